@@ -1,0 +1,285 @@
+import {
+  context as contextApi,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+  type Attributes,
+  type Context,
+  type DiagLogger,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
+import type { ResolvedConfig } from './config';
+import { redactUrl } from './gateway';
+import type { GatewayInstruments } from './metrics';
+import { errorCodeForStatus } from './parse/errors';
+import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
+import { JsonBodyObserver } from './parse/json-body';
+import { SseObserver } from './parse/sse';
+import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
+import { shortString } from './parse/values';
+import * as semconv from './semconv';
+
+/** What a call needs from the instrumentation, read when needed (the meter provider may change). */
+export interface CallEnvironment {
+  readonly tracer: Tracer;
+  readonly instruments: GatewayInstruments;
+  readonly config: ResolvedConfig;
+  readonly diag: DiagLogger;
+}
+
+export interface CallStart {
+  method: string;
+  url: URL;
+  region: string;
+  operation: string;
+  request: RequestInfo | undefined;
+}
+
+/** How a call ended, when it did not end with its body fully read. */
+type Outcome =
+  | { kind: 'completed' }
+  | { kind: 'failed'; error: unknown }
+  | { kind: 'cancelled' }
+  | { kind: 'abandoned'; why: 'unread' | 'max_duration' };
+
+/** Marks a context in which a gateway call is already observed, so nested transports stay quiet. */
+const OBSERVED_CALL_KEY = Symbol.for('opentelemetry-instrumentation-llm-gateway.call');
+
+export function isInsideObservedCall(ctx: Context = contextApi.active()): boolean {
+  return ctx.getValue(OBSERVED_CALL_KEY) !== undefined;
+}
+
+/**
+ * One observed gateway call: starts the span, learns from the response head and body as the
+ * transport hands them over, and ends the span and records metrics exactly once, whichever
+ * of completion, failure, cancel, abandonment or the duration cap comes first.
+ * No method throws: a telemetry problem goes to diag, never to the application.
+ */
+export class GatewayCall {
+  readonly span: Span;
+  /** The context to run the underlying request in: the span is its parent, nested transports skip it. */
+  readonly context: Context;
+  private readonly startedAt = performance.now();
+  private lastActivityAt = this.startedAt;
+  private firstChunkAt: number | undefined;
+  private status: number | undefined;
+  private rateLimitModel: string | undefined;
+  private headerRequestId: string | undefined;
+  private body: BodyObserver | undefined;
+  private isEventStream = false;
+  private ended = false;
+  private readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly env: CallEnvironment,
+    private readonly start: CallStart,
+    parent: Context = contextApi.active(),
+  ) {
+    const model = start.request?.model;
+    const attributes: Attributes = {
+      [semconv.ATTR_GEN_AI_OPERATION_NAME]: start.operation,
+      [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
+      [semconv.ATTR_GEN_AI_REQUEST_MODEL]: model,
+      [semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS]: start.request?.maxTokens,
+      [semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE]: start.request?.temperature,
+      [semconv.ATTR_GEN_AI_REQUEST_STREAM]: start.request?.stream ? true : undefined,
+      [semconv.ATTR_SERVER_ADDRESS]: start.url.hostname,
+      [semconv.ATTR_SERVER_PORT]: portOf(start.url),
+      [semconv.ATTR_HTTP_REQUEST_METHOD]: start.method,
+      [semconv.ATTR_URL_FULL]: redactUrl(start.url),
+      [semconv.ATTR_ASSEMBLYAI_REGION]: start.region,
+    };
+    const name = start.operation === semconv.GEN_AI_OPERATION_CHAT && model ? `chat ${model}` : start.operation;
+    this.span = env.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
+    this.context = trace.setSpan(parent, this.span).setValue(OBSERVED_CALL_KEY, true);
+    this.timer = setTimeout(() => this.abandon('max_duration'), env.config.maxCallDurationMs);
+    this.timer.unref();
+  }
+
+  /** The status line and headers arrived. */
+  responseHead(status: number, getHeader: HeaderLookup): void {
+    this.guard(() => {
+      this.lastActivityAt = performance.now();
+      this.status = status;
+      this.span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
+      this.headerRequestId = shortString(getHeader('x-request-id') ?? undefined);
+      this.rateLimitModel = shortString(getHeader('x-ratelimit-model') ?? undefined);
+      this.recordRateLimit(parseRateLimitHeaders(getHeader));
+      const contentType = (getHeader('content-type') ?? '').toLowerCase();
+      this.isEventStream = contentType.includes('text/event-stream');
+      // An HTML page (a proxy's 502) has nothing to tell; everything else may be JSON.
+      if (this.isEventStream) this.body = new SseObserver();
+      else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver();
+    });
+  }
+
+  /** A chunk of the (decoded) response body passed to the application. */
+  bodyChunk(chunk: Uint8Array): void {
+    if (this.ended) return;
+    this.guard(() => {
+      this.lastActivityAt = performance.now();
+      this.firstChunkAt ??= this.lastActivityAt;
+      this.body?.write(chunk);
+    });
+  }
+
+  /** The application read the whole body. */
+  bodyEnd(): void {
+    this.end({ kind: 'completed' });
+  }
+
+  /** The request or the body failed: network error, abort, timeout. */
+  fail(error: unknown): void {
+    this.end({ kind: 'failed', error });
+  }
+
+  /** The application cancelled the body (reader.cancel(), `break` out of `for await`). */
+  cancel(): void {
+    this.end({ kind: 'cancelled' });
+  }
+
+  /** The body will never be read (garbage collected) or the call outlived the duration cap. */
+  abandon(why: 'unread' | 'max_duration'): void {
+    this.end({ kind: 'abandoned', why });
+  }
+
+  get isEnded(): boolean {
+    return this.ended;
+  }
+
+  private end(outcome: Outcome): void {
+    if (this.ended) return;
+    this.ended = true;
+    clearTimeout(this.timer);
+    const endedAt = outcome.kind === 'abandoned' ? this.lastActivityAt : performance.now();
+    let errorType: string | undefined;
+    let info: ResponseInfo = {};
+    this.guard(() => {
+      info = this.body?.finish() ?? {};
+      this.body = undefined;
+      errorType = this.applyResponse(info, outcome);
+    });
+    this.guard(() => this.recordMetrics(info, errorType, endedAt));
+    // An abandoned call ends when it was last active, not when the GC or the timer noticed.
+    this.guard(() => (outcome.kind === 'abandoned' ? this.span.end(performance.timeOrigin + endedAt) : this.span.end()));
+  }
+
+  /** Puts what the response told on the span; returns error.type when the call failed. */
+  private applyResponse(info: ResponseInfo, outcome: Outcome): string | undefined {
+    const span = this.span;
+    const requestId = info.requestId ?? this.headerRequestId;
+    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_REQUEST_ID, requestId);
+    setIfDefined(span, semconv.ATTR_GEN_AI_RESPONSE_MODEL, info.responseModel);
+    setIfDefined(span, semconv.ATTR_GEN_AI_RESPONSE_ID, info.responseId);
+    setIfDefined(span, semconv.ATTR_GEN_AI_RESPONSE_FINISH_REASONS, info.finishReasons);
+    setIfDefined(span, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, info.inputTokens);
+    setIfDefined(span, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, info.outputTokens);
+
+    let errorType: string | undefined;
+    if (this.status !== undefined && this.status >= 400) {
+      const code = info.error?.code ?? errorCodeForStatus(this.status);
+      span.setAttribute(semconv.ATTR_ASSEMBLYAI_ERROR_CODE, code);
+      setIfDefined(span, semconv.ATTR_ASSEMBLYAI_ERROR_MESSAGE, info.error?.message);
+      setIfDefined(span, semconv.ATTR_ASSEMBLYAI_ERROR_PARAM, info.error?.param);
+      errorType = code;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: info.error?.message ?? `HTTP ${this.status}` });
+    }
+    if (outcome.kind === 'failed') {
+      // A transport failure after an error status keeps the gateway's code as error.type.
+      const cause = errorTypeOf(outcome.error);
+      errorType ??= cause;
+      span.setStatus({ code: SpanStatusCode.ERROR, message: `${cause}: ${safeMessage(outcome.error)}` });
+    }
+    setIfDefined(span, semconv.ATTR_ERROR_TYPE, errorType);
+    return errorType;
+  }
+
+  private recordRateLimit(rateLimit: RateLimitInfo): void {
+    const span = this.span;
+    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_LIMIT, rateLimit.limit);
+    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_REMAINING, rateLimit.remaining);
+    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_RESET, rateLimit.reset);
+    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RETRY_AFTER, rateLimit.retryAfter);
+    if (rateLimit.limit === undefined && rateLimit.remaining === undefined) return;
+    const attributes: Attributes = {
+      [semconv.ATTR_GEN_AI_REQUEST_MODEL]: this.start.request?.model ?? this.rateLimitModel,
+      [semconv.ATTR_ASSEMBLYAI_REGION]: this.start.region,
+    };
+    const instruments = this.env.instruments;
+    if (rateLimit.remaining !== undefined) instruments.rateLimitRemaining.record(rateLimit.remaining, attributes);
+    if (rateLimit.limit !== undefined) instruments.rateLimitLimit.record(rateLimit.limit, attributes);
+  }
+
+  private recordMetrics(info: ResponseInfo, errorType: string | undefined, endedAt: number): void {
+    const instruments = this.env.instruments;
+    const attributes: Attributes = {
+      [semconv.ATTR_GEN_AI_OPERATION_NAME]: this.start.operation,
+      [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
+      [semconv.ATTR_GEN_AI_REQUEST_MODEL]: this.start.request?.model,
+      [semconv.ATTR_GEN_AI_RESPONSE_MODEL]: info.responseModel,
+      [semconv.ATTR_SERVER_ADDRESS]: this.start.url.hostname,
+      [semconv.ATTR_ASSEMBLYAI_REGION]: this.start.region,
+      [semconv.ATTR_ERROR_TYPE]: errorType,
+    };
+    instruments.operationDuration.record((endedAt - this.startedAt) / 1000, attributes);
+    if (info.inputTokens !== undefined) {
+      instruments.tokenUsage.record(info.inputTokens, {
+        ...attributes,
+        [semconv.ATTR_GEN_AI_TOKEN_TYPE]: semconv.GEN_AI_TOKEN_TYPE_INPUT,
+      });
+    }
+    if (info.outputTokens !== undefined) {
+      instruments.tokenUsage.record(info.outputTokens, {
+        ...attributes,
+        [semconv.ATTR_GEN_AI_TOKEN_TYPE]: semconv.GEN_AI_TOKEN_TYPE_OUTPUT,
+      });
+    }
+    if (this.isEventStream && this.firstChunkAt !== undefined) {
+      instruments.timeToFirstChunk.record((this.firstChunkAt - this.startedAt) / 1000, attributes);
+    }
+  }
+
+  private guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.env.diag.error('llm-gateway: telemetry for a call failed', error);
+    }
+  }
+}
+
+function setIfDefined(span: Span, key: string, value: string | number | boolean | string[] | undefined): void {
+  if (value !== undefined) span.setAttribute(key, value);
+}
+
+function portOf(url: URL): number {
+  if (url.port) return Number(url.port);
+  return url.protocol === 'http:' ? 80 : 443;
+}
+
+/**
+ * A low-cardinality `error.type` for a transport failure: `aborted`, `timeout`, the
+ * system/undici error code (`ECONNRESET`, `UND_ERR_SOCKET`, ...), else the error's name.
+ */
+export function errorTypeOf(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return '_OTHER';
+  const e = error as { name?: unknown; code?: unknown; cause?: unknown };
+  if (e.name === 'AbortError') return 'aborted';
+  if (e.name === 'TimeoutError') return 'timeout';
+  const cause = e.cause as { code?: unknown; name?: unknown } | undefined;
+  if (cause && typeof cause === 'object') {
+    if (cause.name === 'AbortError') return 'aborted';
+    if (cause.name === 'TimeoutError' || cause.code === 'UND_ERR_HEADERS_TIMEOUT' || cause.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+    if (typeof cause.code === 'string') return cause.code;
+  }
+  if (e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT') return 'timeout';
+  if (typeof e.code === 'string') return e.code;
+  return typeof e.name === 'string' && e.name ? e.name : '_OTHER';
+}
+
+/** An error message fit for a span status: bounded, and with any query string removed. */
+function safeMessage(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  return message.replace(/\?\S*/g, '?REDACTED').slice(0, 200);
+}

@@ -1,0 +1,2 @@
+export { LlmGatewayInstrumentation } from './instrumentation';
+export type { GatewayHost, LlmGatewayInstrumentationConfig } from './config';

@@ -1,0 +1,73 @@
+import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { GatewayCall, type CallEnvironment, type CallStart } from './call';
+import { resolveConfig, type LlmGatewayInstrumentationConfig, type ResolvedConfig } from './config';
+import { gatewayRegion } from './gateway';
+import { createInstruments, type GatewayInstruments } from './metrics';
+import { installFetchTransport } from './transports/fetch';
+import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
+
+/**
+ * OpenTelemetry instrumentation for the AssemblyAI LLM Gateway. Every request to a gateway
+ * host becomes a GenAI CLIENT span and a set of metric points; every other request pays
+ * one host lookup.
+ */
+export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayInstrumentationConfig> {
+  // `declare`: the base constructor calls setConfig(), _updateMetricInstruments() and
+  // enable() before subclass fields would be initialised, and an initialiser would reset them.
+  declare private resolved: ResolvedConfig;
+  declare private instruments: GatewayInstruments;
+  declare private uninstallFetch: (() => void) | undefined;
+
+  constructor(config: LlmGatewayInstrumentationConfig = {}) {
+    super(PACKAGE_NAME, PACKAGE_VERSION, config);
+  }
+
+  override setConfig(config: LlmGatewayInstrumentationConfig = {}): void {
+    super.setConfig(config);
+    this.resolved = resolveConfig(this._config);
+  }
+
+  protected override init(): void {
+    // No module patching: fetch is a global, and node:http is observed through
+    // diagnostics channels (see the http transport).
+  }
+
+  protected override _updateMetricInstruments(): void {
+    this.instruments = createInstruments(this.meter);
+  }
+
+  override enable(): void {
+    if (this._enabled) return;
+    super.enable();
+    const environment = this.callEnvironment();
+    this.uninstallFetch = installFetchTransport({
+      diag: this._diag,
+      regionOf: (authority) => gatewayRegion(this.resolved, authority),
+      startCall: (start: CallStart) => new GatewayCall(environment, start),
+    });
+  }
+
+  override disable(): void {
+    if (!this._enabled) return;
+    super.disable();
+    this.uninstallFetch?.();
+    this.uninstallFetch = undefined;
+  }
+
+  /** Getters, so calls see a tracer/meter provider set after enable() and config changes. */
+  private callEnvironment(): CallEnvironment {
+    const self = this;
+    return {
+      get tracer() {
+        return self.tracer;
+      },
+      get instruments() {
+        return self.instruments;
+      },
+      get config() {
+        return self.resolved;
+      },
+      diag: this._diag,
+    };
+  }
+}

@@ -1,0 +1,127 @@
+import { JSON_SCAN_WINDOW_BYTES, MAX_PARSED_JSON_BYTES } from './limits';
+import { unescapeJsonString } from './request';
+import { responseInfoFromObject } from './response';
+import type { BodyObserver, ResponseInfo } from './types';
+import { parseErrorEnvelope } from './errors';
+
+/**
+ * Observes a JSON (or unknown-type) response body with memory bounded by
+ * MAX_PARSED_JSON_BYTES. Bodies that fit are parsed exactly. For larger ones only the first
+ * and last JSON_SCAN_WINDOW_BYTES are kept and scanned: the gateway puts `request_id`,
+ * `request.model` and `model` before `choices`, and `usage` after them.
+ */
+export class JsonBodyObserver implements BodyObserver {
+  private chunks: Uint8Array[] = [];
+  private size = 0;
+  private head: Uint8Array | undefined;
+  private tail: Uint8Array | undefined;
+
+  write(chunk: Uint8Array): void {
+    this.size += chunk.byteLength;
+    if (this.head === undefined) {
+      // Copy: the transport may hand the same buffer on to the application (and transfer it).
+      this.chunks.push(chunk.slice());
+      if (this.size <= MAX_PARSED_JSON_BYTES) return;
+      const all = concat(this.chunks);
+      this.chunks = [];
+      this.head = all.slice(0, JSON_SCAN_WINDOW_BYTES);
+      this.tail = all.slice(-JSON_SCAN_WINDOW_BYTES);
+      return;
+    }
+    this.tail = lastBytes(this.tail!, chunk, JSON_SCAN_WINDOW_BYTES);
+  }
+
+  finish(): ResponseInfo {
+    const decoder = new TextDecoder();
+    if (this.head === undefined) {
+      const text = decoder.decode(concat(this.chunks));
+      this.chunks = [];
+      if (text.length === 0) return {};
+      try {
+        return responseInfoFromObject(JSON.parse(text));
+      } catch {
+        return scanJsonText(text, text);
+      }
+    }
+    return scanJsonText(decoder.decode(this.head), decoder.decode(this.tail));
+  }
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const total = chunks.reduce((n, c) => n + c.byteLength, 0);
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.byteLength;
+  }
+  return out;
+}
+
+function lastBytes(previous: Uint8Array, chunk: Uint8Array, max: number): Uint8Array {
+  if (chunk.byteLength >= max) return chunk.slice(chunk.byteLength - max);
+  const keep = Math.min(previous.byteLength, max - chunk.byteLength);
+  const out = new Uint8Array(keep + chunk.byteLength);
+  out.set(previous.subarray(previous.byteLength - keep), 0);
+  out.set(chunk, keep);
+  return out;
+}
+
+// Escaped quotes inside JSON strings (\"request_id\") never match these patterns.
+const STRING_FIELD = (name: string) => new RegExp(`"${name}"\\s*:\\s*"((?:[^"\\\\]|\\\\.){1,256})"`, 'g');
+const INTEGER_FIELD = (name: string) => new RegExp(`"${name}"\\s*:\\s*(\\d{1,15})(?![\\d.eE])`, 'g');
+const PATTERNS = {
+  requestId: STRING_FIELD('request_id'),
+  model: STRING_FIELD('model'),
+  finishReason: STRING_FIELD('finish_reason'),
+  inputTokens: INTEGER_FIELD('input_tokens'),
+  promptTokens: INTEGER_FIELD('prompt_tokens'),
+  outputTokens: INTEGER_FIELD('output_tokens'),
+  completionTokens: INTEGER_FIELD('completion_tokens'),
+};
+
+function matches(pattern: RegExp, text: string): string[] {
+  pattern.lastIndex = 0;
+  const found: string[] = [];
+  for (const m of text.matchAll(pattern)) found.push(m[1]!);
+  return found;
+}
+
+function firstString(pattern: RegExp, ...texts: string[]): string | undefined {
+  for (const text of texts) {
+    const m = matches(pattern, text)[0];
+    if (m !== undefined) return unescapeJsonString(m);
+  }
+  return undefined;
+}
+
+function lastInteger(pattern: RegExp, text: string): number | undefined {
+  const all = matches(pattern, text);
+  return all.length > 0 ? Number(all[all.length - 1]) : undefined;
+}
+
+/**
+ * Best effort for bodies that cannot be parsed whole (too large, truncated, not JSON).
+ * `head` and `tail` may be the same text.
+ */
+function scanJsonText(head: string, tail: string): ResponseInfo {
+  const reasons = new Set<string>();
+  for (const text of head === tail ? [head] : [head, tail]) {
+    for (const r of matches(PATTERNS.finishReason, text)) reasons.add(unescapeJsonString(r));
+  }
+  const info: ResponseInfo = {
+    requestId: firstString(PATTERNS.requestId, head, tail),
+    responseModel: firstString(PATTERNS.model, head, tail),
+    finishReasons: reasons.size > 0 ? [...reasons] : undefined,
+    inputTokens: lastInteger(PATTERNS.inputTokens, tail) ?? lastInteger(PATTERNS.promptTokens, tail),
+    outputTokens: lastInteger(PATTERNS.outputTokens, tail) ?? lastInteger(PATTERNS.completionTokens, tail),
+  };
+  // A small error body that failed to parse (cut short) can still name its code and message.
+  if (head === tail && head.length < 4096 && /"(error|message)"\s*:/.test(head)) {
+    const code = firstString(STRING_FIELD('code'), head);
+    const message = firstString(STRING_FIELD('message'), head) ?? firstString(STRING_FIELD('error'), head);
+    if (code !== undefined || message !== undefined) info.error = parseErrorEnvelope({ code, message });
+  }
+  return info;
+}

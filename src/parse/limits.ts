@@ -1,0 +1,12 @@
+/** Bodies up to this size are parsed exactly with JSON.parse; larger ones are scanned. */
+export const MAX_PARSED_JSON_BYTES = 256 * 1024;
+/** Bytes kept from each end of a JSON body too large to parse whole. */
+export const JSON_SCAN_WINDOW_BYTES = 16 * 1024;
+/** One SSE line longer than this is dropped (still passed to the app untouched). */
+export const MAX_SSE_LINE_BYTES = 256 * 1024;
+/** Longest error message kept on a span. */
+export const MAX_ERROR_MESSAGE_LENGTH = 500;
+/** Longest identifier (request id, model, response id) kept. */
+export const MAX_ID_LENGTH = 256;
+/** Request bodies up to this size are parsed with JSON.parse; larger ones are scanned. */
+export const MAX_PARSED_REQUEST_CHARS = 64 * 1024;

@@ -1,0 +1,51 @@
+import { parseErrorEnvelope } from './errors';
+import type { ResponseInfo } from './types';
+import { isRecord, nonNegativeInteger, shortString } from './values';
+
+/**
+ * Reads a parsed response body: a chat completion, a stream chunk, a models list, or an
+ * error body. The gateway's non-streamed replies carry `request_id` and echo the model
+ * both as `model` and as `request.model`; stream chunks carry an OpenAI-style `id`.
+ */
+export function responseInfoFromObject(body: unknown): ResponseInfo {
+  if (!isRecord(body)) return {};
+  const request = isRecord(body.request) ? body.request : undefined;
+  const nestedError = isRecord(body.error) ? body.error : undefined;
+  const usage = isRecord(body.usage) ? usageTokens(body.usage) : undefined;
+  const isError = 'error' in body || ('code' in body && 'message' in body);
+  return {
+    requestId: shortString(body.request_id) ?? shortString(nestedError?.request_id),
+    responseModel: shortString(body.model) ?? shortString(request?.model),
+    responseId: shortString(body.id),
+    finishReasons: finishReasonsOf(body.choices),
+    inputTokens: usage?.input,
+    outputTokens: usage?.output,
+    error: isError ? parseErrorEnvelope(body) : undefined,
+  };
+}
+
+/** The gateway sends both naming schemes; the Anthropic-style names win when present. */
+export function usageTokens(usage: Record<string, unknown>): { input?: number; output?: number } {
+  return {
+    input: nonNegativeInteger(usage.input_tokens) ?? nonNegativeInteger(usage.prompt_tokens),
+    output: nonNegativeInteger(usage.output_tokens) ?? nonNegativeInteger(usage.completion_tokens),
+  };
+}
+
+function finishReasonsOf(choices: unknown): string[] | undefined {
+  if (!Array.isArray(choices)) return undefined;
+  const reasons: string[] = [];
+  for (const choice of choices) {
+    const reason = isRecord(choice) ? shortString(choice.finish_reason, 64) : undefined;
+    if (reason !== undefined) reasons.push(reason);
+  }
+  return reasons.length > 0 ? reasons : undefined;
+}
+
+/** Fills the fields `into` lacks from `from` (first value wins). */
+export function mergeMissing(into: ResponseInfo, from: ResponseInfo): void {
+  into.requestId ??= from.requestId;
+  into.responseModel ??= from.responseModel;
+  into.responseId ??= from.responseId;
+  into.error ??= from.error;
+}

@@ -1,0 +1,167 @@
+import { MAX_SSE_LINE_BYTES } from './limits';
+import { mergeMissing, responseInfoFromObject, usageTokens } from './response';
+import type { BodyObserver, ResponseInfo } from './types';
+import { isRecord } from './values';
+
+const LF = 10;
+const CR = 13;
+// Only events that can change what we report are JSON-parsed: the first one (id, model),
+// those with a non-null finish_reason, a request_id or an error. `usage` may be repeated on
+// every chunk (vLLM does), so only the last such event is kept, as text, and parsed at the end.
+/** More choices than this in one stream are not tracked (n is small in practice). */
+const MAX_CHOICES = 64;
+const FINISH_REASON_SET = /"finish_reason"\s*:\s*"/;
+
+/**
+ * Incremental parser for a `text/event-stream` body of OpenAI-style `chat.completion.chunk`
+ * events (WHATWG SSE framing: LF, CR or CRLF line ends, `:` comments, multi-line `data:`).
+ * Memory is bounded by MAX_SSE_LINE_BYTES whatever the length of the stream, and the result
+ * does not depend on how the bytes were split into chunks.
+ */
+export class SseObserver implements BodyObserver {
+  private readonly decoder = new TextDecoder();
+  private pendingLine = '';
+  private droppingLine = false;
+  private skipLeadingLf = false;
+  private data: string | undefined;
+  private droppingEvent = false;
+  private sawFirstEvent = false;
+  private lastUsageData: string | undefined;
+  private readonly finishReasons = new Map<number, string>();
+  private readonly info: ResponseInfo = {};
+  /** `data: [DONE]` was seen: the stream ended as the protocol intends. */
+  done = false;
+  events = 0;
+
+  write(chunk: Uint8Array): void {
+    this.feed(this.decoder.decode(chunk, { stream: true }));
+  }
+
+  finish(): ResponseInfo {
+    this.feed(this.decoder.decode());
+    // Per the SSE spec an event not closed by a blank line at end of stream is discarded.
+    this.pendingLine = '';
+    this.data = undefined;
+    if (this.lastUsageData !== undefined) {
+      const usage = parseJson(this.lastUsageData);
+      if (isRecord(usage) && isRecord(usage.usage)) {
+        const tokens = usageTokens(usage.usage);
+        this.info.inputTokens = tokens.input;
+        this.info.outputTokens = tokens.output;
+      }
+      this.lastUsageData = undefined;
+    }
+    if (this.finishReasons.size > 0) {
+      this.info.finishReasons = [...this.finishReasons.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+    }
+    return this.info;
+  }
+
+  private feed(text: string): void {
+    let start = 0;
+    if (this.skipLeadingLf && text.length > 0) {
+      this.skipLeadingLf = false;
+      if (text.charCodeAt(0) === LF) start = 1;
+    }
+    // Search positions are cached so a chunk with many lines is scanned once, not per line.
+    let nextLf = text.indexOf('\n', start);
+    let nextCr = text.indexOf('\r', start);
+    while (start < text.length) {
+      if (nextLf !== -1 && nextLf < start) nextLf = text.indexOf('\n', start);
+      if (nextCr !== -1 && nextCr < start) nextCr = text.indexOf('\r', start);
+      const end = nextCr === -1 ? nextLf : nextLf === -1 ? nextCr : Math.min(nextLf, nextCr);
+      if (end === -1) {
+        this.appendPending(text.slice(start));
+        return;
+      }
+      this.appendPending(text.slice(start, end));
+      this.endLine();
+      if (text.charCodeAt(end) === CR) {
+        if (end + 1 === text.length) this.skipLeadingLf = true;
+        else if (text.charCodeAt(end + 1) === LF) {
+          start = end + 2;
+          continue;
+        }
+      }
+      start = end + 1;
+    }
+  }
+
+  private appendPending(part: string): void {
+    if (this.droppingLine || part.length === 0) return;
+    if (this.pendingLine.length + part.length > MAX_SSE_LINE_BYTES) {
+      this.pendingLine = '';
+      this.droppingLine = true;
+      return;
+    }
+    this.pendingLine += part;
+  }
+
+  private endLine(): void {
+    const line = this.pendingLine;
+    const dropped = this.droppingLine;
+    this.pendingLine = '';
+    this.droppingLine = false;
+    if (dropped) {
+      // An oversized line is not parsed, and neither is the event it belongs to.
+      this.droppingEvent = true;
+      return;
+    }
+    if (line.length === 0) {
+      this.dispatch();
+      return;
+    }
+    if (line.charCodeAt(0) === 58 /* : comment */) return;
+    const colon = line.indexOf(':');
+    const field = colon === -1 ? line : line.slice(0, colon);
+    if (field !== 'data') return;
+    let value = colon === -1 ? '' : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 32) value = value.slice(1);
+    if (this.data === undefined) this.data = value;
+    else if (this.data.length + value.length < MAX_SSE_LINE_BYTES) this.data += `\n${value}`;
+    else this.droppingEvent = true;
+  }
+
+  private dispatch(): void {
+    const data = this.data;
+    const dropped = this.droppingEvent;
+    this.data = undefined;
+    this.droppingEvent = false;
+    if (data === undefined || dropped) return;
+    this.events++;
+    if (data === '[DONE]') {
+      this.done = true;
+      return;
+    }
+    if (data.includes('"usage"')) this.lastUsageData = data;
+    const interesting =
+      !this.sawFirstEvent ||
+      FINISH_REASON_SET.test(data) ||
+      data.includes('"request_id"') ||
+      data.includes('"error"');
+    this.sawFirstEvent = true;
+    if (!interesting) return;
+    const event = parseJson(data);
+    if (!isRecord(event)) return;
+    mergeMissing(this.info, responseInfoFromObject(event));
+    this.collectFinishReasons(event.choices);
+  }
+
+  private collectFinishReasons(choices: unknown): void {
+    if (!Array.isArray(choices)) return;
+    choices.forEach((choice, position) => {
+      if (!isRecord(choice) || typeof choice.finish_reason !== 'string') return;
+      const index = typeof choice.index === 'number' ? choice.index : position;
+      if (!this.finishReasons.has(index) && this.finishReasons.size >= MAX_CHOICES) return;
+      this.finishReasons.set(index, choice.finish_reason.slice(0, 64));
+    });
+  }
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,32 @@
+/** What the request body tells about a call. Every field is best effort. */
+export interface RequestInfo {
+  model?: string;
+  maxTokens?: number;
+  temperature?: number;
+  stream: boolean;
+}
+
+/** An error as the gateway (or a proxy in front of it) reported it in a response body. */
+export interface GatewayErrorInfo {
+  code?: string;
+  message?: string;
+  param?: string;
+}
+
+/** What a response body (JSON or SSE) tells about a call. Every field is best effort. */
+export interface ResponseInfo {
+  requestId?: string;
+  responseModel?: string;
+  responseId?: string;
+  finishReasons?: string[];
+  inputTokens?: number;
+  outputTokens?: number;
+  error?: GatewayErrorInfo;
+}
+
+/** A parser fed the decoded response body one chunk at a time, with bounded memory. */
+export interface BodyObserver {
+  write(chunk: Uint8Array): void;
+  /** Called once, when the body ended (or was cut short); returns what was learned. */
+  finish(): ResponseInfo;
+}

@@ -1,0 +1,61 @@
+// Every attribute, metric and value name this instrumentation emits, in one place.
+// The GenAI semantic conventions are still experimental (semconv 1.3x "Development"):
+// names marked (experimental) may be renamed by the spec, which makes this a one-file change.
+
+// --- GenAI (experimental) ---
+export const ATTR_GEN_AI_OPERATION_NAME = 'gen_ai.operation.name';
+export const ATTR_GEN_AI_PROVIDER_NAME = 'gen_ai.provider.name';
+export const ATTR_GEN_AI_REQUEST_MODEL = 'gen_ai.request.model';
+export const ATTR_GEN_AI_REQUEST_MAX_TOKENS = 'gen_ai.request.max_tokens';
+export const ATTR_GEN_AI_REQUEST_TEMPERATURE = 'gen_ai.request.temperature';
+export const ATTR_GEN_AI_REQUEST_STREAM = 'gen_ai.request.stream';
+export const ATTR_GEN_AI_RESPONSE_MODEL = 'gen_ai.response.model';
+export const ATTR_GEN_AI_RESPONSE_ID = 'gen_ai.response.id';
+export const ATTR_GEN_AI_RESPONSE_FINISH_REASONS = 'gen_ai.response.finish_reasons';
+export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
+export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
+export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
+
+export const GEN_AI_PROVIDER_NAME_VALUE = 'assemblyai';
+export const GEN_AI_OPERATION_CHAT = 'chat';
+export const GEN_AI_OPERATION_UNDERSTANDING = 'understanding';
+export const GEN_AI_OPERATION_LIST_MODELS = 'list_models';
+export const GEN_AI_OPERATION_TEXT_COMPLETION = 'text_completion';
+/** Any other path on a gateway host: still one span, with a low-cardinality operation. */
+export const GEN_AI_OPERATION_OTHER = 'other';
+export const GEN_AI_TOKEN_TYPE_INPUT = 'input';
+export const GEN_AI_TOKEN_TYPE_OUTPUT = 'output';
+
+// --- HTTP, URL, server, error (stable) ---
+export const ATTR_SERVER_ADDRESS = 'server.address';
+export const ATTR_SERVER_PORT = 'server.port';
+export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
+export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
+export const ATTR_URL_FULL = 'url.full';
+export const ATTR_ERROR_TYPE = 'error.type';
+
+// --- AssemblyAI LLM Gateway (this package's own namespace) ---
+export const ATTR_ASSEMBLYAI_REQUEST_ID = 'assemblyai.request_id';
+export const ATTR_ASSEMBLYAI_REGION = 'assemblyai.region';
+export const ATTR_ASSEMBLYAI_ERROR_CODE = 'assemblyai.error.code';
+export const ATTR_ASSEMBLYAI_ERROR_MESSAGE = 'assemblyai.error.message';
+export const ATTR_ASSEMBLYAI_ERROR_PARAM = 'assemblyai.error.param';
+export const ATTR_ASSEMBLYAI_RATELIMIT_LIMIT = 'assemblyai.ratelimit.limit';
+export const ATTR_ASSEMBLYAI_RATELIMIT_REMAINING = 'assemblyai.ratelimit.remaining';
+export const ATTR_ASSEMBLYAI_RATELIMIT_RESET = 'assemblyai.ratelimit.reset';
+export const ATTR_ASSEMBLYAI_RETRY_AFTER = 'assemblyai.retry_after';
+
+// --- Metrics ---
+export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration';
+export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
+/** (experimental) time from request start to the first chunk of a streamed response. */
+export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK = 'gen_ai.client.operation.time_to_first_chunk';
+export const METRIC_ASSEMBLYAI_RATELIMIT_REMAINING = 'assemblyai.ratelimit.remaining';
+export const METRIC_ASSEMBLYAI_RATELIMIT_LIMIT = 'assemblyai.ratelimit.limit';
+
+/** Bucket boundaries the GenAI semconv advises for gen_ai.client.operation.duration (s). */
+export const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+/** Bucket boundaries the GenAI semconv advises for gen_ai.client.token.usage. */
+export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+/** Time-to-first-chunk buckets (s), as semconv advises for gen_ai.server.time_to_first_token. */
+export const TIME_TO_FIRST_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];

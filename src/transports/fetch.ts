@@ -1,0 +1,206 @@
+import { context as contextApi, type DiagLogger } from '@opentelemetry/api';
+import { ReadableStream as WebReadableStream, type ReadableStreamReadResult } from 'node:stream/web';
+import { isInsideObservedCall, type GatewayCall, type CallStart } from '../call';
+import { authorityOfUrl, operationOf } from '../gateway';
+import { parseRequestBody } from '../parse/request';
+import type { RequestInfo } from '../parse/types';
+
+/** What the fetch transport needs from the instrumentation. */
+export interface FetchTransportHost {
+  readonly diag: DiagLogger;
+  /** The cheap host check: the region of a gateway authority, else undefined. */
+  regionOf(authority: string): string | undefined;
+  startCall(start: CallStart): GatewayCall | undefined;
+}
+
+type Fetch = typeof globalThis.fetch;
+type FetchInput = Parameters<Fetch>[0];
+type FetchInit = Parameters<Fetch>[1];
+
+const WRAPPED_FETCH = Symbol.for('opentelemetry-instrumentation-llm-gateway.fetch');
+
+// Statuses whose Response may not be constructed with a body (fetch spec, "null body status").
+const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * Ends a call whose response body became unreachable before it was read to the end:
+ * the wrapped body stream is registered, never the Response, because an application may
+ * keep reading `response.body` after dropping the Response.
+ */
+const unreadBodies = new FinalizationRegistry<GatewayCall>((call) => call.abandon('unread'));
+
+/**
+ * Replaces `globalThis.fetch` with a wrapper that observes gateway calls, and returns the
+ * function that undoes it. Stainless SDKs (openai) read the global fetch when a client is
+ * constructed, so the instrumentation must be enabled before clients are created.
+ */
+export function installFetchTransport(host: FetchTransportHost): () => void {
+  const original = globalThis.fetch;
+  if (typeof original !== 'function') {
+    host.diag.warn('llm-gateway: globalThis.fetch is not a function; fetch calls are not observed');
+    return () => {};
+  }
+  let active = true;
+
+  const instrumentedFetch = function fetch(this: unknown, input: FetchInput, init?: FetchInit): Promise<Response> {
+    if (!active) return Reflect.apply(original, this, arguments);
+    const region = regionOfInput(host, input);
+    if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
+    return observeFetch(host, original, this, arguments, input, init, region);
+  };
+  Object.defineProperty(instrumentedFetch, WRAPPED_FETCH, { value: original });
+  globalThis.fetch = instrumentedFetch as Fetch;
+
+  return () => {
+    active = false;
+    // Someone may have wrapped fetch after us: then the flag makes ours a pass-through.
+    if (globalThis.fetch === (instrumentedFetch as Fetch)) globalThis.fetch = original;
+  };
+}
+
+function regionOfInput(host: FetchTransportHost, input: FetchInput): string | undefined {
+  let url: string;
+  if (typeof input === 'string') url = input;
+  else if (input instanceof URL) return host.regionOf(input.host);
+  else if (input instanceof Request) url = input.url;
+  else return undefined;
+  const authority = authorityOfUrl(url);
+  return authority === undefined ? undefined : host.regionOf(authority);
+}
+
+function observeFetch(
+  host: FetchTransportHost,
+  original: Fetch,
+  thisArg: unknown,
+  args: IArguments,
+  input: FetchInput,
+  init: FetchInit,
+  region: string,
+): Promise<Response> {
+  const body = init?.body !== undefined && init.body !== null ? init.body : undefined;
+  // A Request's body can only be read from a clone, which is asynchronous; every other
+  // body type we understand is read synchronously so the request leaves at once.
+  if (body === undefined && input instanceof Request && input.body !== null && input.method !== 'GET') {
+    return requestInfoFromRequest(input, host.diag).then((request) =>
+      send(host, original, thisArg, args, input, init, region, request),
+    );
+  }
+  let request: RequestInfo | undefined;
+  try {
+    request = requestInfoFromBody(body);
+  } catch (error) {
+    host.diag.debug('llm-gateway: could not read the request body', error);
+  }
+  return send(host, original, thisArg, args, input, init, region, request);
+}
+
+async function send(
+  host: FetchTransportHost,
+  original: Fetch,
+  thisArg: unknown,
+  args: IArguments,
+  input: FetchInput,
+  init: FetchInit,
+  region: string,
+  request: RequestInfo | undefined,
+): Promise<Response> {
+  let call: GatewayCall | undefined;
+  try {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    call = host.startCall({ method, url, region, operation: operationOf(method, url.pathname), request });
+  } catch (error) {
+    host.diag.error('llm-gateway: could not start a span for a fetch call', error);
+  }
+  if (call === undefined) return Reflect.apply(original, thisArg, args);
+
+  let response: Response;
+  try {
+    response = await contextApi.with(call.context, () => Reflect.apply(original, thisArg, args) as Promise<Response>);
+  } catch (error) {
+    call.fail(error);
+    throw error;
+  }
+  return observeResponse(host, response, call);
+}
+
+function observeResponse(host: FetchTransportHost, response: Response, call: GatewayCall): Response {
+  try {
+    call.responseHead(response.status, (name) => response.headers.get(name));
+    if (response.body === null || NULL_BODY_STATUSES.has(response.status)) {
+      call.bodyEnd();
+      return response;
+    }
+    const body = tapBody(response.body, call);
+    const observed = new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    // The Response constructor cannot set these; clients read `url` (openai builds errors with it).
+    for (const key of ['url', 'redirected', 'type'] as const) {
+      Object.defineProperty(observed, key, { value: response[key], enumerable: true, configurable: true });
+    }
+    unreadBodies.register(body, call);
+    return observed;
+  } catch (error) {
+    host.diag.error('llm-gateway: could not observe a response body; passing it through', error);
+    call.bodyEnd();
+    return response;
+  }
+}
+
+/**
+ * A pass-through byte stream over the original body. It pulls only when the application
+ * pulls (highWaterMark 0), so there is no read-ahead and no buffering, and the same bytes
+ * reach the application at the same pace. A byte stream, like fetch's own body, so BYOB
+ * readers keep working. No tee()/clone(): an unread branch would buffer without bound.
+ */
+export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall): ReadableStream<Uint8Array> {
+  const reader = source.getReader();
+  // node:stream/web's ReadableStream is the global one; its typings know byte streams.
+  const tap = new WebReadableStream({
+    type: 'bytes',
+    async pull(controller) {
+      let result: ReadableStreamReadResult<Uint8Array>;
+      try {
+        result = await reader.read();
+      } catch (error) {
+        call.fail(error);
+        controller.error(error);
+        return;
+      }
+      if (result.done) {
+        call.bodyEnd();
+        controller.close();
+        // A BYOB read pending at the end must be answered with zero bytes.
+        controller.byobRequest?.respond(0);
+        return;
+      }
+      // Observe before enqueue: a byte stream transfers (detaches) the chunk's buffer.
+      call.bodyChunk(result.value);
+      controller.enqueue(result.value);
+    },
+    cancel(reason) {
+      call.cancel();
+      return reader.cancel(reason);
+    },
+  }, { highWaterMark: 0 });
+  return tap as unknown as ReadableStream<Uint8Array>;
+}
+
+function requestInfoFromBody(body: unknown): RequestInfo | undefined {
+  if (typeof body === 'string') return parseRequestBody(body);
+  if (body instanceof ArrayBuffer) return parseRequestBody(new TextDecoder().decode(body));
+  if (ArrayBuffer.isView(body)) return parseRequestBody(new TextDecoder().decode(body as Uint8Array));
+  return undefined;
+}
+
+async function requestInfoFromRequest(request: Request, diag: DiagLogger): Promise<RequestInfo | undefined> {
+  try {
+    return parseRequestBody(await request.clone().text());
+  } catch (error) {
+    diag.debug('llm-gateway: could not read the Request body', error);
+    return undefined;
+  }
+}
