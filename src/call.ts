@@ -34,6 +34,8 @@ export interface CallStart {
   region: string;
   operation: string;
   request: RequestInfo | undefined;
+  /** The request's headers, as sent. Read for diagnostics only; never copied to telemetry. */
+  requestHeaders?: HeaderLookup;
 }
 
 /** How a call ended, when it did not end with its body fully read. */

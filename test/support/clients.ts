@@ -1,0 +1,120 @@
+import { AssemblyAI } from 'assemblyai';
+import OpenAI from 'openai';
+
+/** What a client call returned to the application, and the bodies that crossed the wire. */
+export interface ClientResult {
+  ok: boolean;
+  status?: number;
+  /** The response bodies the application received (text), in order, for request_id checks. */
+  bodies: string[];
+  error?: unknown;
+}
+
+export interface ChatOptions {
+  baseUrl: string;
+  apiKey: string;
+  model: string;
+  stream?: boolean;
+  /** Simulated-gateway scenario, sent in the body (`x_sim`) so every client can send it. */
+  sim?: Record<string, unknown>;
+  maxTokens?: number;
+  temperature?: number;
+}
+
+export interface GatewayClient {
+  name: string;
+  canStream: boolean;
+  chat(options: ChatOptions): Promise<ClientResult>;
+}
+
+function requestBody(o: ChatOptions): Record<string, unknown> {
+  return {
+    model: o.model,
+    messages: [{ role: 'user', content: 'What is the capital of France?' }],
+    max_tokens: o.maxTokens ?? 200,
+    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
+    ...(o.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+    ...(o.sim ? { x_sim: o.sim } : {}),
+  };
+}
+
+/** Global fetch, as the gateway docs' own examples call it (raw key, no Bearer). */
+export const fetchClient: GatewayClient = {
+  name: 'fetch',
+  canStream: true,
+  async chat(o) {
+    const response = await fetch(`${o.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: o.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify(requestBody(o)),
+    });
+    const text = await response.text();
+    return { ok: response.ok, status: response.status, bodies: [text] };
+  },
+};
+
+/** The openai SDK pointed at the gateway. A capturing fetch records the bodies it was given. */
+export const openaiClient: GatewayClient = {
+  name: 'openai',
+  canStream: true,
+  async chat(o) {
+    const bodies: Promise<string>[] = [];
+    const client = new OpenAI({
+      apiKey: o.apiKey,
+      baseURL: `${o.baseUrl}/v1`,
+      maxRetries: 0,
+      organization: null,
+      project: null,
+      // Calls the (instrumented) global fetch; the clone is this test's own, not the instrumentation's.
+      fetch: async (url, init) => {
+        const response = await globalThis.fetch(url, init);
+        bodies.push(response.clone().text());
+        return response;
+      },
+    });
+    const body = requestBody(o) as unknown as OpenAI.Chat.ChatCompletionCreateParams;
+    try {
+      if (o.stream) {
+        const stream = await client.chat.completions.create({ ...body, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+        for await (const _chunk of stream) {
+          // consume
+        }
+      } else {
+        await client.chat.completions.create({ ...body, stream: false } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+      }
+      return { ok: true, status: 200, bodies: await Promise.all(bodies) };
+    } catch (error) {
+      const status = (error as { status?: number }).status;
+      return { ok: false, status, bodies: await Promise.all(bodies), error };
+    }
+  },
+};
+
+/** The assemblyai SDK's llmGateway service (no streaming: it refuses stream: true). */
+export const assemblyaiClient: GatewayClient = {
+  name: 'assemblyai',
+  canStream: false,
+  async chat(o) {
+    const client = new AssemblyAI({ apiKey: o.apiKey, llmGatewayBaseUrl: o.baseUrl });
+    try {
+      const result = await client.llmGateway.chatCompletions(requestBody(o) as never);
+      return { ok: true, status: 200, bodies: [JSON.stringify(result)] };
+    } catch (error) {
+      const e = error as { status?: number; requestId?: string; message?: string };
+      // LlmGatewayError carries the body's request_id; rebuild a body-like record from it.
+      return { ok: false, status: e.status, bodies: [JSON.stringify({ request_id: e.requestId, message: e.message })], error };
+    }
+  },
+};
+
+export const ALL_CLIENTS = [fetchClient, openaiClient, assemblyaiClient];
+
+/** The request_id a client's response body carried (success, error, or any stream chunk). */
+export function requestIdIn(body: string): string | undefined {
+  try {
+    const parsed = JSON.parse(body) as { request_id?: string; error?: { request_id?: string } };
+    return parsed.request_id ?? parsed.error?.request_id;
+  } catch {
+    return /"request_id"\s*:\s*"([^"]+)"/.exec(body)?.[1];
+  }
+}

@@ -1,0 +1,102 @@
+import { context, type Context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import {
+  AggregationTemporality,
+  MeterProvider,
+  MetricReader,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import {
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+  TracerProvider,
+  type ReadableSpan,
+  type Span,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
+import { LlmGatewayInstrumentation } from '../../src';
+import type { GatewayHost } from '../../src/config';
+
+/** Counts spans started and ended, to prove every span ends exactly once. */
+export class LifecycleCounter implements SpanProcessor {
+  started = 0;
+  ended = 0;
+  private readonly open = new Set<string>();
+  readonly endedTwice: string[] = [];
+  onStart(span: Span, _parent: Context): void {
+    this.started++;
+    this.open.add(span.spanContext().spanId);
+  }
+  onEnd(span: ReadableSpan): void {
+    this.ended++;
+    if (!this.open.delete(span.spanContext().spanId)) this.endedTwice.push(span.name);
+  }
+  forceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  shutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+/** A reader the test collects on demand. */
+class OnDemandReader extends MetricReader {
+  protected onForceFlush(): Promise<void> {
+    return Promise.resolve();
+  }
+  protected onShutdown(): Promise<void> {
+    return Promise.resolve();
+  }
+}
+
+export interface TestTelemetry {
+  instrumentation: LlmGatewayInstrumentation;
+  spans(): ReadableSpan[];
+  lifecycle: LifecycleCounter;
+  metrics(): Promise<ResourceMetrics>;
+  reset(): void;
+  /** Waits until `count` gateway spans were exported (spans end when bodies end, asynchronously). */
+  waitForSpans(count: number, timeoutMs?: number): Promise<ReadableSpan[]>;
+}
+
+let contextManagerSet = false;
+
+export function setupTelemetry(hosts: GatewayHost[] = []): TestTelemetry {
+  if (!contextManagerSet) {
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    contextManagerSet = true;
+  }
+  const exporter = new InMemorySpanExporter();
+  const lifecycle = new LifecycleCounter();
+  const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter }), lifecycle] });
+  const reader = new OnDemandReader({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  const meterProvider = new MeterProvider({ readers: [reader] });
+  const instrumentation = new LlmGatewayInstrumentation({ enabled: false, hosts });
+  instrumentation.setTracerProvider(tracerProvider);
+  instrumentation.setMeterProvider(meterProvider);
+  instrumentation.enable();
+  return {
+    instrumentation,
+    lifecycle,
+    spans: () => exporter.getFinishedSpans(),
+    metrics: async () => {
+      const { resourceMetrics } = await reader.collect();
+      return resourceMetrics;
+    },
+    reset: () => {
+      exporter.reset();
+      lifecycle.started = 0;
+      lifecycle.ended = 0;
+    },
+    waitForSpans: async (count, timeoutMs = 5000) => {
+      const deadline = Date.now() + timeoutMs;
+      while (exporter.getFinishedSpans().length < count) {
+        if (Date.now() > deadline) {
+          throw new Error(`expected ${count} spans, got ${exporter.getFinishedSpans().length}`);
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      return exporter.getFinishedSpans();
+    },
+  };
+}
