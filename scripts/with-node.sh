@@ -28,6 +28,11 @@ if [ -n "${LLM_GATEWAY_NODE_MAJOR:-}" ]; then
 elif ! supported; then
   provision 24
 fi
+# A fresh clone: install the project's dependencies first (the lockfile pins them).
+if [ ! -d "$root/node_modules/.bin" ]; then
+  echo "with-node: installing dependencies (npm ci)" >&2
+  (cd "$root" && npm ci --no-audit --no-fund >&2)
+fi
 # Local binaries (vitest, tsc, tsx) come from the project.
 PATH="$root/node_modules/.bin:$PATH"
 export PATH

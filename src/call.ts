@@ -11,7 +11,7 @@ import {
 } from '@opentelemetry/api';
 import type { ResolvedConfig } from './config';
 import { redactUrl } from './gateway';
-import type { GatewayInstruments } from './metrics';
+import type { GatewayMetrics } from './metrics';
 import { errorCodeForStatus } from './parse/errors';
 import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
 import { JsonBodyObserver } from './parse/json-body';
@@ -23,7 +23,7 @@ import * as semconv from './semconv';
 /** What a call needs from the instrumentation, read when needed (the meter provider may change). */
 export interface CallEnvironment {
   readonly tracer: Tracer;
-  readonly instruments: GatewayInstruments;
+  readonly metrics: GatewayMetrics;
   readonly config: ResolvedConfig;
   readonly diag: DiagLogger;
 }
@@ -204,42 +204,28 @@ export class GatewayCall {
     setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_RESET, rateLimit.reset);
     setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RETRY_AFTER, rateLimit.retryAfter);
     if (rateLimit.limit === undefined && rateLimit.remaining === undefined) return;
-    const attributes: Attributes = {
-      [semconv.ATTR_GEN_AI_REQUEST_MODEL]: this.start.request?.model ?? this.rateLimitModel,
-      [semconv.ATTR_ASSEMBLYAI_REGION]: this.start.region,
-    };
-    const instruments = this.env.instruments;
-    if (rateLimit.remaining !== undefined) instruments.rateLimitRemaining.record(rateLimit.remaining, attributes);
-    if (rateLimit.limit !== undefined) instruments.rateLimitLimit.record(rateLimit.limit, attributes);
+    this.env.metrics.recordRateLimit({
+      model: this.start.request?.model ?? this.rateLimitModel,
+      region: this.start.region,
+      limit: rateLimit.limit,
+      remaining: rateLimit.remaining,
+    });
   }
 
   private recordMetrics(info: ResponseInfo, errorType: string | undefined, endedAt: number): void {
-    const instruments = this.env.instruments;
-    const attributes: Attributes = {
-      [semconv.ATTR_GEN_AI_OPERATION_NAME]: this.start.operation,
-      [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
-      [semconv.ATTR_GEN_AI_REQUEST_MODEL]: this.start.request?.model,
-      [semconv.ATTR_GEN_AI_RESPONSE_MODEL]: info.responseModel,
-      [semconv.ATTR_SERVER_ADDRESS]: this.start.url.hostname,
-      [semconv.ATTR_ASSEMBLYAI_REGION]: this.start.region,
-      [semconv.ATTR_ERROR_TYPE]: errorType,
-    };
-    instruments.operationDuration.record((endedAt - this.startedAt) / 1000, attributes);
-    if (info.inputTokens !== undefined) {
-      instruments.tokenUsage.record(info.inputTokens, {
-        ...attributes,
-        [semconv.ATTR_GEN_AI_TOKEN_TYPE]: semconv.GEN_AI_TOKEN_TYPE_INPUT,
-      });
-    }
-    if (info.outputTokens !== undefined) {
-      instruments.tokenUsage.record(info.outputTokens, {
-        ...attributes,
-        [semconv.ATTR_GEN_AI_TOKEN_TYPE]: semconv.GEN_AI_TOKEN_TYPE_OUTPUT,
-      });
-    }
-    if (this.isEventStream && this.firstChunkAt !== undefined) {
-      instruments.timeToFirstChunk.record((this.firstChunkAt - this.startedAt) / 1000, attributes);
-    }
+    this.env.metrics.recordCall({
+      operation: this.start.operation,
+      requestModel: this.start.request?.model,
+      responseModel: info.responseModel,
+      serverAddress: this.start.url.hostname,
+      region: this.start.region,
+      errorType,
+      durationSeconds: (endedAt - this.startedAt) / 1000,
+      inputTokens: info.inputTokens,
+      outputTokens: info.outputTokens,
+      timeToFirstChunkSeconds:
+        this.isEventStream && this.firstChunkAt !== undefined ? (this.firstChunkAt - this.startedAt) / 1000 : undefined,
+    });
   }
 
   private guard(fn: () => void): void {

@@ -2,7 +2,7 @@ import { InstrumentationBase } from '@opentelemetry/instrumentation';
 import { GatewayCall, type CallEnvironment, type CallStart } from './call';
 import { resolveConfig, type LlmGatewayInstrumentationConfig, type ResolvedConfig } from './config';
 import { gatewayRegion } from './gateway';
-import { createInstruments, type GatewayInstruments } from './metrics';
+import { GatewayMetrics } from './metrics';
 import { installFetchTransport } from './transports/fetch';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
 
@@ -15,7 +15,7 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
   // `declare`: the base constructor calls setConfig(), _updateMetricInstruments() and
   // enable() before subclass fields would be initialised, and an initialiser would reset them.
   declare private resolved: ResolvedConfig;
-  declare private instruments: GatewayInstruments;
+  declare private metrics: GatewayMetrics;
   declare private uninstallFetch: (() => void) | undefined;
 
   constructor(config: LlmGatewayInstrumentationConfig = {}) {
@@ -33,7 +33,7 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
   }
 
   protected override _updateMetricInstruments(): void {
-    this.instruments = createInstruments(this.meter);
+    this.metrics = new GatewayMetrics(this.meter);
   }
 
   override enable(): void {
@@ -61,8 +61,8 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
       get tracer() {
         return self.tracer;
       },
-      get instruments() {
-        return self.instruments;
+      get metrics() {
+        return self.metrics;
       },
       get config() {
         return self.resolved;

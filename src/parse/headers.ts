@@ -26,11 +26,16 @@ function parseInteger(value: string | null | undefined): number | undefined {
   return Number(trimmed);
 }
 
+/** IMF-fixdate, RFC 850 or asctime: a day name, then a time of day (RFC 9110 §5.6.7). */
+const HTTP_DATE = /^\s*(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s.*\b\d{2}:\d{2}:\d{2}\b/i;
+
 /** Retry-After is either delay-seconds or an HTTP-date (RFC 9110 §10.2.3). */
 function parseRetryAfter(value: string | null | undefined, now: number): number | undefined {
   if (value == null) return undefined;
   const seconds = parseInteger(value);
   if (seconds !== undefined) return Math.max(0, seconds);
+  // Date.parse alone is far too lenient (V8 reads "1.5" or "foo 1" as dates in 2001).
+  if (!HTTP_DATE.test(value)) return undefined;
   const date = Date.parse(value);
   if (Number.isNaN(date)) return undefined;
   return Math.max(0, Math.ceil((date - now) / 1000));

@@ -10,13 +10,16 @@ import { finiteNumber, isRecord, nonNegativeInteger, shortString } from './value
  */
 export function parseRequestBody(text: string): RequestInfo {
   if (text.length <= MAX_PARSED_REQUEST_CHARS) {
+    let body: unknown;
     try {
-      const body: unknown = JSON.parse(text);
-      if (isRecord(body)) return requestInfoFromObject(body);
+      body = JSON.parse(text);
     } catch {
-      // Not JSON: fall through to the scan, which finds nothing in non-JSON text.
+      // Not JSON (or cut short): the scan still finds the scalars of a truncated body.
+      return scanRequestText(text);
     }
-    return scanRequestText(text);
+    // Valid JSON that is not an object (an array, a scalar) is not a chat request: scanning
+    // it would report the fields of some nested object as the request's.
+    return isRecord(body) ? requestInfoFromObject(body) : { stream: false };
   }
   return scanRequestText(text);
 }

@@ -11,6 +11,8 @@ const CR = 13;
 /** More choices than this in one stream are not tracked (n is small in practice). */
 const MAX_CHOICES = 64;
 const FINISH_REASON_SET = /"finish_reason"\s*:\s*"/;
+// A usage object, not `"usage": null` (OpenAI sends null on every chunk but the last one).
+const USAGE_SET = /"usage"\s*:\s*\{/;
 
 /**
  * Incremental parser for a `text/event-stream` body of OpenAI-style `chat.completion.chunk`
@@ -127,22 +129,25 @@ export class SseObserver implements BodyObserver {
     const dropped = this.droppingEvent;
     this.data = undefined;
     this.droppingEvent = false;
-    if (data === undefined || dropped) return;
+    // Per the SSE spec an event whose data buffer is empty (`data:` alone) is not dispatched.
+    if (data === undefined || data === '' || dropped) return;
     this.events++;
     if (data === '[DONE]') {
       this.done = true;
       return;
     }
-    if (data.includes('"usage"')) this.lastUsageData = data;
+    if (USAGE_SET.test(data)) this.lastUsageData = data;
     const interesting =
       !this.sawFirstEvent ||
       FINISH_REASON_SET.test(data) ||
       data.includes('"request_id"') ||
       data.includes('"error"');
-    this.sawFirstEvent = true;
     if (!interesting) return;
     const event = parseJson(data);
     if (!isRecord(event)) return;
+    // Only a JSON object counts as the first chunk: a keep-alive or malformed event before it
+    // must not make the observer skip the chunk that carries id and model.
+    this.sawFirstEvent = true;
     mergeMissing(this.info, responseInfoFromObject(event));
     this.collectFinishReasons(event.choices);
   }
