@@ -7,5 +7,7 @@ export default defineConfig({
     hookTimeout: 30_000,
     // Each file runs in its own process: the instrumentation wraps process-wide globals.
     pool: 'forks',
+    // global.gc() lets the lifecycle tests prove that a response dropped unread ends its span.
+    execArgv: ['--expose-gc'],
   },
 });

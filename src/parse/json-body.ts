@@ -96,6 +96,11 @@ function firstString(pattern: RegExp, ...texts: string[]): string | undefined {
   return undefined;
 }
 
+function lastString(pattern: RegExp, text: string): string | undefined {
+  const all = matches(pattern, text);
+  return all.length > 0 ? unescapeJsonString(all[all.length - 1]!) : undefined;
+}
+
 function lastInteger(pattern: RegExp, text: string): number | undefined {
   const all = matches(pattern, text);
   return all.length > 0 ? Number(all[all.length - 1]) : undefined;
@@ -112,7 +117,8 @@ function scanJsonText(head: string, tail: string): ResponseInfo {
   }
   const info: ResponseInfo = {
     requestId: firstString(PATTERNS.requestId, head, tail),
-    responseModel: firstString(PATTERNS.model, head, tail),
+    // The gateway writes `request.model` (asked) before the top-level `model` (served).
+    responseModel: lastString(PATTERNS.model, head) ?? firstString(PATTERNS.model, tail),
     finishReasons: reasons.size > 0 ? [...reasons] : undefined,
     inputTokens: lastInteger(PATTERNS.inputTokens, tail) ?? lastInteger(PATTERNS.promptTokens, tail),
     outputTokens: lastInteger(PATTERNS.outputTokens, tail) ?? lastInteger(PATTERNS.completionTokens, tail),

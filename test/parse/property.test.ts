@@ -1,0 +1,342 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { JsonBodyObserver } from '../../src/parse/json-body';
+import { JSON_SCAN_WINDOW_BYTES, MAX_PARSED_JSON_BYTES } from '../../src/parse/limits';
+import { parseRequestBody } from '../../src/parse/request';
+import { SseObserver } from '../../src/parse/sse';
+import type { BodyObserver, ResponseInfo } from '../../src/parse/types';
+
+const enc = new TextEncoder();
+
+/** Feeds `bytes` cut at `cuts` (any numbers; taken modulo length+1, sorted, repeats allowed). */
+function feed<T extends BodyObserver>(obs: T, bytes: Uint8Array, cuts: number[] = []): { info: ResponseInfo; obs: T } {
+  const points = cuts.map((c) => c % (bytes.byteLength + 1)).sort((a, b) => a - b);
+  let start = 0;
+  for (const p of points) {
+    obs.write(bytes.subarray(start, p));
+    start = p;
+  }
+  obs.write(bytes.subarray(start));
+  return { info: obs.finish(), obs };
+}
+
+const cutsArb = fc.array(fc.nat(), { maxLength: 24 });
+const eolArb = fc.constantFrom('\n', '\r\n', '\r');
+/** Any code point (lone surrogates, controls, quotes, backslashes, line breaks included). */
+const textArb = fc.oneof(
+  fc.string({ unit: 'binary', maxLength: 30 }),
+  fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\r', ':', ' ', 'é', '😀', '世', 'data: ', '"usage":{', '"finish_reason":"x"'), maxLength: 12 }),
+);
+const idArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });
+const noEol = (s: string) => !/[\r\n]/.test(s);
+
+// ---------------------------------------------------------------- SSE streams
+
+type StreamEvent =
+  | { kind: 'chunk'; content: string; finish?: string; usage?: { a: number; b: number; anthropic: boolean }; requestId?: string; pretty: boolean }
+  | { kind: 'comment'; text: string }
+  | { kind: 'keepalive' }
+  | { kind: 'empty' };
+
+const eventArb: fc.Arbitrary<StreamEvent> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record(
+      {
+        kind: fc.constant('chunk' as const),
+        content: textArb,
+        finish: fc.constantFrom('stop', 'length', 'tool_calls', 'end_turn'),
+        usage: fc.record({ a: fc.nat(100_000), b: fc.nat(100_000), anthropic: fc.boolean() }),
+        requestId: idArb,
+        pretty: fc.boolean(),
+      },
+      { requiredKeys: ['kind', 'content', 'pretty'] },
+    ),
+  },
+  { weight: 1, arbitrary: fc.record({ kind: fc.constant('comment' as const), text: fc.string({ maxLength: 20 }).filter(noEol) }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'keepalive' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'empty' as const }) },
+);
+
+const streamArb: fc.Arbitrary<Stream> = fc.record({
+  events: fc.array(eventArb, { maxLength: 12 }),
+  done: fc.boolean(),
+  /** An unterminated last event (no blank line): must be discarded. */
+  tail: fc.option(textArb.filter(noEol), { nil: undefined }),
+});
+interface Stream {
+  events: StreamEvent[];
+  done: boolean;
+  tail: string | undefined;
+}
+
+function chunkJson(e: Extract<StreamEvent, { kind: 'chunk' }>, n: number): string {
+  const body: Record<string, unknown> = {
+    id: `chatcmpl-${n}`,
+    object: 'chat.completion.chunk',
+    model: `model-${n}`,
+    choices: [{ index: 0, delta: { content: e.content }, finish_reason: e.finish ?? null }],
+  };
+  if (e.usage) {
+    body.usage = e.usage.anthropic
+      ? { input_tokens: e.usage.a, output_tokens: e.usage.b }
+      : { prompt_tokens: e.usage.a, completion_tokens: e.usage.b, total_tokens: e.usage.a + e.usage.b };
+  }
+  if (e.requestId !== undefined) body.request_id = e.requestId;
+  return JSON.stringify(body, null, e.pretty ? 1 : undefined);
+}
+
+/** The stream as lines; '' marks the blank line that ends an event. */
+function streamLines(s: Stream): string[] {
+  const lines: string[] = [];
+  s.events.forEach((e, n) => {
+    if (e.kind === 'comment') lines.push(`:${e.text}`);
+    else if (e.kind === 'keepalive') lines.push('data: keep-alive', '');
+    else if (e.kind === 'empty') lines.push('data:', '');
+    else lines.push(...chunkJson(e, n).split('\n').map((l) => `data: ${l}`), '');
+  });
+  if (s.done) lines.push('data: [DONE]', '');
+  if (s.tail !== undefined) lines.push(`data: ${s.tail}`);
+  return lines;
+}
+
+/** What the observer must report for a stream: the model of the parser's contract. */
+function expectedSse(s: Stream): { info: ResponseInfo; done: boolean; events: number } {
+  let first: number | undefined;
+  let requestId: string | undefined;
+  let finish: string | undefined;
+  let usage: { a: number; b: number } | undefined;
+  let events = 0;
+  s.events.forEach((e, n) => {
+    if (e.kind === 'keepalive') events++;
+    if (e.kind !== 'chunk') return;
+    events++;
+    first ??= n;
+    requestId ??= e.requestId;
+    if (e.finish !== undefined) finish = e.finish;
+    if (e.usage) usage = e.usage;
+  });
+  const info: ResponseInfo = {};
+  if (first !== undefined) {
+    info.responseId = `chatcmpl-${first}`;
+    info.responseModel = `model-${first}`;
+  }
+  if (requestId !== undefined) info.requestId = requestId.slice(0, 256);
+  if (finish !== undefined) info.finishReasons = [finish];
+  if (usage) {
+    info.inputTokens = usage.a;
+    info.outputTokens = usage.b;
+  }
+  return { info, done: s.done, events: events + (s.done ? 1 : 0) };
+}
+
+/** Drops keys whose value is undefined, for comparing with the model. */
+function defined(info: ResponseInfo): ResponseInfo {
+  return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as ResponseInfo;
+}
+
+describe('SseObserver properties', () => {
+  it('reports what the stream says, for any line ending, whatever the chunking', () => {
+    fc.assert(
+      fc.property(streamArb, eolArb, cutsArb, (stream, eol, cuts) => {
+        const bytes = enc.encode(streamLines(stream).map((l, i, all) => (i < all.length - 1 || stream.tail === undefined ? l + eol : l)).join(''));
+        const expected = expectedSse(stream);
+        const whole = feed(new SseObserver(), bytes);
+        expect(defined(whole.info)).toStrictEqual(expected.info);
+        expect(whole.obs.done).toBe(expected.done);
+        expect(whole.obs.events).toBe(expected.events);
+        const split = feed(new SseObserver(), bytes, cuts);
+        expect(split.info).toStrictEqual(whole.info);
+        expect(split.obs.done).toBe(whole.obs.done);
+        expect(split.obs.events).toBe(whole.obs.events);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('gives the same result for any split when every line picks its own line ending', () => {
+    fc.assert(
+      fc.property(streamArb, fc.infiniteStream(eolArb), cutsArb, (stream, eols, cuts) => {
+        const lines = streamLines(stream);
+        const text = lines.map((l) => l + eols.next().value).join('');
+        const bytes = enc.encode(text);
+        const whole = feed(new SseObserver(), bytes);
+        const split = feed(new SseObserver(), bytes, cuts);
+        expect(split.info).toStrictEqual(whole.info);
+        expect([split.obs.done, split.obs.events]).toStrictEqual([whole.obs.done, whole.obs.events]);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('gives the same result for any split, one byte at a time included', () => {
+    fc.assert(
+      fc.property(streamArb, eolArb, (stream, eol) => {
+        const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
+        const whole = feed(new SseObserver(), bytes).info;
+        const bytewise = feed(new SseObserver(), bytes, Array.from({ length: bytes.byteLength }, (_, i) => i)).info;
+        expect(bytewise).toStrictEqual(whole);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------- JSON bodies
+
+interface JsonBodySpec {
+  requestId: string;
+  model: string;
+  anthropicUsage: boolean;
+  input: number;
+  output: number;
+  finish: string;
+  piece: string;
+  size: number;
+  keep: number;
+}
+
+const jsonBodyArb: fc.Arbitrary<JsonBodySpec> = fc.record({
+  requestId: idArb,
+  model: idArb,
+  anthropicUsage: fc.boolean(),
+  input: fc.nat(1_000_000),
+  output: fc.nat(1_000_000),
+  finish: fc.constantFrom('stop', 'length', 'tool_calls'),
+  /** Content: a random piece, repeated up to the target size (some bodies past 256 KB). */
+  piece: fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
+  size: fc.oneof(fc.nat(2_000), fc.integer({ min: MAX_PARSED_JSON_BYTES - 200, max: MAX_PARSED_JSON_BYTES + 200 }), fc.integer({ min: MAX_PARSED_JSON_BYTES, max: 3 * MAX_PARSED_JSON_BYTES })),
+  /** Cut the body short at this fraction of its length (1 = complete). */
+  keep: fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
+});
+
+function jsonBody(b: JsonBodySpec): Uint8Array {
+  const content = b.piece.repeat(Math.ceil(b.size / b.piece.length)).slice(0, b.size);
+  const usage = b.anthropicUsage
+    ? { input_tokens: b.input, output_tokens: b.output, total_tokens: b.input + b.output }
+    : { prompt_tokens: b.input, completion_tokens: b.output, total_tokens: b.input + b.output };
+  const text = JSON.stringify({
+    request: { model: b.model, max_tokens: 60 },
+    request_id: b.requestId,
+    model: b.model,
+    choices: [{ message: { role: 'assistant', content }, finish_reason: b.finish }],
+    usage,
+    http_status_code: 200,
+  });
+  const bytes = enc.encode(text);
+  return b.keep === 1 ? bytes : bytes.subarray(0, Math.floor(bytes.byteLength * b.keep));
+}
+
+describe('JsonBodyObserver properties', () => {
+  it('finds request_id, model and usage in complete bodies of any size, and any split gives the same result', () => {
+    fc.assert(
+      fc.property(jsonBodyArb, cutsArb, (b, cuts) => {
+        const bytes = jsonBody(b);
+        const whole = feed(new JsonBodyObserver(), bytes).info;
+        if (b.keep === 1) {
+          expect(whole.requestId).toBe(b.requestId);
+          expect(whole.responseModel).toBe(b.model);
+          expect(whole.inputTokens).toBe(b.input);
+          expect(whole.outputTokens).toBe(b.output);
+          expect(whole.finishReasons).toStrictEqual([b.finish]);
+          expect(whole.error).toBeUndefined();
+        }
+        const split = feed(new JsonBodyObserver(), bytes, cuts).info;
+        expect(split).toStrictEqual(whole);
+      }),
+      { numRuns: 250 },
+    );
+  });
+
+  it('keeps exactly the first and last scan windows of a large body, whatever the chunking', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: MAX_PARSED_JSON_BYTES + 1, max: MAX_PARSED_JSON_BYTES + 3 * JSON_SCAN_WINDOW_BYTES }), cutsArb, fc.nat(255), (size, cuts, seed) => {
+        const bytes = new Uint8Array(size);
+        for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed) & 0xff;
+        const obs = new JsonBodyObserver();
+        const points = cuts.map((c) => c % (size + 1)).sort((a, b) => a - b);
+        let start = 0;
+        for (const p of [...points, size]) {
+          obs.write(bytes.subarray(start, p));
+          start = p;
+        }
+        const { head, tail } = obs as unknown as { head: Uint8Array; tail: Uint8Array };
+        expect(Buffer.from(head).equals(Buffer.from(bytes.subarray(0, JSON_SCAN_WINDOW_BYTES)))).toBe(true);
+        expect(Buffer.from(tail).equals(Buffer.from(bytes.subarray(size - JSON_SCAN_WINDOW_BYTES)))).toBe(true);
+      }),
+      { numRuns: 100 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------- random bytes
+
+const TOKENS = [
+  'data: ', 'data:', '\n', '\r', '\r\n', ':', '{', '}', '[', ']', '"', '\\', ',', ' ',
+  '"usage":{', '"usage":null', '"finish_reason":"', '"request_id":"', '"error":', '"error":{"code":"x","message":"', '"message":"', '"code":',
+  '"model":"', '"model"', '"choices":[', '"id":"', '[DONE]', '"prompt_tokens":', '"input_tokens":', '123', '-1', '1e400', 'null', 'true',
+  '"max_tokens":', '"temperature":', '"stream":true', '"index":', '"metadata":{"errors":["',
+].map((t) => enc.encode(t));
+
+/** Random bytes, or random bytes mixed with the tokens the parsers look for. */
+const bytesArb = fc.oneof(
+  fc.uint8Array({ maxLength: 4096 }),
+  fc
+    .array(fc.oneof(fc.constantFrom(...TOKENS), fc.uint8Array({ maxLength: 8 })), { maxLength: 200 })
+    .map((parts) => {
+      const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+      let o = 0;
+      for (const p of parts) {
+        out.set(p, o);
+        o += p.byteLength;
+      }
+      return out;
+    }),
+);
+
+describe('parsers never throw on arbitrary input', () => {
+  it('SseObserver write()/finish() never throw, and any split gives the same result', () => {
+    fc.assert(
+      fc.property(bytesArb, cutsArb, (bytes, cuts) => {
+        const whole = feed(new SseObserver(), bytes);
+        const split = feed(new SseObserver(), bytes, cuts);
+        expect(split.info).toStrictEqual(whole.info);
+        expect(split.obs.events).toBe(whole.obs.events);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('JsonBodyObserver write()/finish() never throw, and any split gives the same result', () => {
+    fc.assert(
+      fc.property(bytesArb, cutsArb, (bytes, cuts) => {
+        expect(feed(new JsonBodyObserver(), bytes, cuts).info).toStrictEqual(feed(new JsonBodyObserver(), bytes).info);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('parseRequestBody never throws and returns well-typed fields', () => {
+    fc.assert(
+      fc.property(bytesArb, (bytes) => {
+        const info = parseRequestBody(new TextDecoder().decode(bytes));
+        expect(typeof info.stream).toBe('boolean');
+        if (info.model !== undefined) expect(typeof info.model).toBe('string');
+        if (info.maxTokens !== undefined) expect(Number.isInteger(info.maxTokens) && info.maxTokens >= 0).toBe(true);
+        if (info.temperature !== undefined) expect(Number.isFinite(info.temperature)).toBe(true);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('parseRequestBody never throws on large (scanned) random bodies', () => {
+    fc.assert(
+      fc.property(bytesArb, fc.string({ unit: 'binary', maxLength: 4 }), (bytes, pad) => {
+        const text = new TextDecoder().decode(bytes) + (pad || ' ').repeat(70_000);
+        const info = parseRequestBody(text);
+        expect(typeof info.stream).toBe('boolean');
+      }),
+      { numRuns: 50 },
+    );
+  });
+});

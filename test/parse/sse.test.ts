@@ -1,0 +1,308 @@
+import { describe, expect, it } from 'vitest';
+import { MAX_SSE_LINE_BYTES } from '../../src/parse/limits';
+import { SseObserver } from '../../src/parse/sse';
+import type { ResponseInfo } from '../../src/parse/types';
+
+const enc = new TextEncoder();
+
+function run(body: string | Uint8Array, chunkSize = Infinity): { info: ResponseInfo; obs: SseObserver } {
+  const bytes = typeof body === 'string' ? enc.encode(body) : body;
+  const obs = new SseObserver();
+  if (chunkSize === Infinity) obs.write(bytes);
+  else for (let i = 0; i < bytes.byteLength; i += chunkSize) obs.write(bytes.subarray(i, i + chunkSize));
+  return { info: obs.finish(), obs };
+}
+
+function chunk(delta: Record<string, unknown>, finish: string | null, completion: number, extra: Record<string, unknown> = {}) {
+  return {
+    id: 'chatcmpl-7f3a',
+    object: 'chat.completion.chunk',
+    created: 1790211793,
+    model: 'qwen3.5-4b-32k',
+    choices: [{ index: 0, delta, logprobs: null, finish_reason: finish }],
+    usage: { prompt_tokens: 24, completion_tokens: completion, total_tokens: 24 + completion },
+    ...extra,
+  };
+}
+
+/** The stream observed live (gateway-api.md §3): running usage on every chunk, then a usage-only chunk, then [DONE]. */
+function liveEvents(): unknown[] {
+  return [
+    chunk({ role: 'assistant', content: '' }, null, 0),
+    chunk({ content: 'The' }, null, 1),
+    chunk({ content: ' capital' }, null, 2),
+    chunk({ content: ' of France is Paris.' }, 'stop', 8),
+    {
+      id: 'chatcmpl-7f3a',
+      object: 'chat.completion.chunk',
+      created: 1790211793,
+      model: 'qwen3.5-4b-32k',
+      choices: [],
+      usage: { prompt_tokens: 24, completion_tokens: 8, total_tokens: 32 },
+      system_fingerprint: 'vllm-0.11',
+    },
+  ];
+}
+
+function sse(events: unknown[], eol = '\n', done = true): string {
+  let out = '';
+  for (const e of events) out += `data: ${typeof e === 'string' ? e : JSON.stringify(e)}${eol}${eol}`;
+  if (done) out += `data: [DONE]${eol}${eol}`;
+  return out;
+}
+
+const LIVE_RESULT: ResponseInfo = {
+  responseId: 'chatcmpl-7f3a',
+  responseModel: 'qwen3.5-4b-32k',
+  finishReasons: ['stop'],
+  inputTokens: 24,
+  outputTokens: 8,
+};
+
+describe('SseObserver on the live stream shape', () => {
+  it('reads response id, model, finish reason and the last usage, and sees [DONE]', () => {
+    const { info, obs } = run(sse(liveEvents()));
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.done).toBe(true);
+    expect(obs.events).toBe(6);
+  });
+
+  it('takes tokens from the last usage, never summing the running usage of every chunk', () => {
+    const events = liveEvents();
+    const { info } = run(sse(events));
+    expect(info.outputTokens).toBe(8);
+    expect(info.inputTokens).toBe(24);
+    expect(info.inputTokens).not.toBe(24 * events.length);
+  });
+
+  it('does not let a later usage:null erase the last usage object', () => {
+    const events = [...liveEvents(), { id: 'chatcmpl-7f3a', choices: [], usage: null }];
+    expect(run(sse(events)).info).toMatchObject({ inputTokens: 24, outputTokens: 8 });
+  });
+
+  it('reads OpenAI-style streams where usage is null until the final chunk', () => {
+    const events = liveEvents().map((e: any) => (e.choices.length > 0 ? { ...e, usage: null } : e));
+    expect(run(sse(events)).info).toEqual(LIVE_RESULT);
+  });
+
+  it('reads input_tokens/output_tokens when the chunk uses the Anthropic names', () => {
+    const events = [chunk({ content: 'x' }, 'stop', 1, { usage: { input_tokens: 3, output_tokens: 4, prompt_tokens: 99 } })];
+    expect(run(sse(events)).info).toMatchObject({ inputTokens: 3, outputTokens: 4 });
+  });
+
+  it('reports done false when the stream has no [DONE]', () => {
+    const { info, obs } = run(sse(liveEvents(), '\n', false));
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.done).toBe(false);
+  });
+
+  it('lists finish reasons of several choices by index', () => {
+    const events = [
+      { id: 'c', model: 'm', choices: [{ index: 1, delta: { content: 'b' }, finish_reason: null }, { index: 0, delta: { content: 'a' }, finish_reason: null }] },
+      { id: 'c', model: 'm', choices: [{ index: 1, delta: {}, finish_reason: 'length' }] },
+      { id: 'c', model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
+    ];
+    expect(run(sse(events)).info.finishReasons).toEqual(['stop', 'length']);
+  });
+
+  it('gives the same result for every chunk size', () => {
+    const text = sse(liveEvents());
+    const whole = run(text).info;
+    for (const size of [1, 2, 3, 5, 17, 100]) expect(run(text, size).info).toEqual(whole);
+  });
+});
+
+describe('SseObserver framing', () => {
+  it('accepts CRLF line endings', () => {
+    const { info, obs } = run(sse(liveEvents(), '\r\n'));
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.done).toBe(true);
+  });
+
+  it('accepts CR line endings', () => {
+    const { info, obs } = run(sse(liveEvents(), '\r'));
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.done).toBe(true);
+  });
+
+  it('accepts CRLF split between two chunks', () => {
+    const text = sse(liveEvents(), '\r\n');
+    const bytes = enc.encode(text);
+    const obs = new SseObserver();
+    let start = 0;
+    for (let i = 0; i < bytes.length; i++) {
+      if (bytes[i] === 13) {
+        obs.write(bytes.subarray(start, i + 1));
+        start = i + 1;
+      }
+    }
+    obs.write(bytes.subarray(start));
+    expect(obs.finish()).toEqual(LIVE_RESULT);
+    expect(obs.done).toBe(true);
+    expect(obs.events).toBe(6);
+  });
+
+  it('ignores comment lines', () => {
+    const events = liveEvents();
+    const text = `: keep-alive\n\n${sse(events.slice(0, 2))}`.replace('data: [DONE]', ': ping\ndata: [DONE]') + `:\n\n${sse(events.slice(2))}`;
+    const { info } = run(text);
+    expect(info).toEqual(LIVE_RESULT);
+  });
+
+  it('ignores event:, id: and retry: fields', () => {
+    const text = sse(liveEvents()).replaceAll('data: {', 'event: message\nid: 42\nretry: 1000\ndata: {');
+    expect(run(text).info).toEqual(LIVE_RESULT);
+  });
+
+  it('joins multi-line data: fields with LF before parsing', () => {
+    const text = liveEvents()
+      .map((e) => JSON.stringify(e, null, 2).split('\n').map((l) => `data: ${l}`).join('\n') + '\n\n')
+      .join('') + 'data: [DONE]\n\n';
+    const { info, obs } = run(text);
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.done).toBe(true);
+  });
+
+  it('accepts data: without the space after the colon', () => {
+    expect(run(sse(liveEvents()).replaceAll('data: ', 'data:')).info).toEqual(LIVE_RESULT);
+  });
+
+  it('discards an event not closed by a blank line at end of stream', () => {
+    const events = liveEvents();
+    const text = sse(events.slice(0, 4), '\n', false) + `data: ${JSON.stringify(events[4])}\n`;
+    const { info, obs } = run(text);
+    // The final usage-only chunk was not dispatched: tokens come from the last dispatched usage.
+    expect(info.outputTokens).toBe(8);
+    expect(obs.events).toBe(4);
+    const noDone = run(sse(liveEvents(), '\n', false) + 'data: [DONE]');
+    expect(noDone.obs.done).toBe(false);
+    const single = run(`data: ${JSON.stringify(chunk({ content: 'x' }, 'stop', 1))}\n`);
+    expect(single.info).toEqual({});
+    expect(single.obs.events).toBe(0);
+  });
+
+  it('does not dispatch an event whose data is empty, and still reads the first real chunk', () => {
+    const text = 'data:\n\n' + sse([chunk({ role: 'assistant', content: '' }, null, 0), chunk({ content: 'hi' }, null, 1)], '\n', false);
+    const { info, obs } = run(text);
+    expect(obs.events).toBe(2);
+    expect(info.responseId).toBe('chatcmpl-7f3a');
+    expect(info.responseModel).toBe('qwen3.5-4b-32k');
+  });
+
+  it('still reads the first JSON chunk when a non-JSON event came before it', () => {
+    const text = 'data: keep-alive\n\n' + sse([chunk({ role: 'assistant', content: '' }, null, 0), chunk({ content: 'hi' }, null, 1)], '\n', false);
+    expect(run(text).info.responseId).toBe('chatcmpl-7f3a');
+  });
+
+  it('keeps what was complete in a stream cut mid-JSON, without throwing', () => {
+    const text = sse(liveEvents(), '\n', false);
+    const cutAt = text.indexOf('"choices":[]');
+    const { info, obs } = run(text.slice(0, cutAt));
+    expect(obs.done).toBe(false);
+    expect(info).toEqual(LIVE_RESULT);
+    const early = run(text.slice(0, text.indexOf('The') + 2));
+    expect(early.info).toMatchObject({ responseId: 'chatcmpl-7f3a', responseModel: 'qwen3.5-4b-32k', inputTokens: 24, outputTokens: 0 });
+    expect(early.info.finishReasons).toBeUndefined();
+  });
+
+  it('skips an event whose JSON is malformed and keeps going', () => {
+    const events = liveEvents();
+    const text = sse([events[0], '{"id":"broken","choices":[{"finish_reason":"stop"', ...events.slice(1)]);
+    expect(run(text).info).toEqual(LIVE_RESULT);
+  });
+});
+
+describe('SseObserver bounds', () => {
+  it('drops an oversized line without growing memory, and reads the events after it', () => {
+    const obs = new SseObserver();
+    const events = liveEvents();
+    obs.write(enc.encode(`data: ${JSON.stringify(events[0])}\n\ndata: {"id":"huge","model":"huge","content":"`));
+    const piece = enc.encode('x'.repeat(64 * 1024));
+    let peak = 0;
+    for (let i = 0; i < 32; i++) {
+      obs.write(piece);
+      peak = Math.max(peak, (obs as any).pendingLine.length, ((obs as any).data ?? '').length);
+    }
+    obs.write(enc.encode(`","choices":[{"finish_reason":"huge"}]}\n\n`));
+    obs.write(enc.encode(sse(events.slice(1))));
+    expect(peak).toBeLessThanOrEqual(MAX_SSE_LINE_BYTES);
+    const info = obs.finish();
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.events).toBe(6);
+  });
+
+  it('drops an oversized line that arrives in a single chunk', () => {
+    const huge = `data: {"id":"huge","choices":[{"finish_reason":"huge"}],"pad":"${'p'.repeat(MAX_SSE_LINE_BYTES)}"}\n\n`;
+    const { info, obs } = run(huge + sse(liveEvents()));
+    expect(info).toEqual(LIVE_RESULT);
+    expect((obs as any).pendingLine).toBe('');
+  });
+
+  it('drops an event whose data lines add up past the limit', () => {
+    const line = `data: ${'q'.repeat(MAX_SSE_LINE_BYTES / 4)}\n`;
+    const text = 'data: {"id":"huge","choices":[{"finish_reason":"huge"}]}\n' + line.repeat(5) + '\n' + sse(liveEvents());
+    const { info, obs } = run(text, 50_000);
+    expect(info).toEqual(LIVE_RESULT);
+    expect(obs.events).toBe(6);
+  });
+});
+
+describe('SseObserver request_id and errors', () => {
+  it('sets requestId from a chunk that carries request_id', () => {
+    const events = liveEvents();
+    (events[2] as any).request_id = 'b4c5d6e7-0000-4000-8000-000000000002';
+    expect(run(sse(events)).info).toEqual({ ...LIVE_RESULT, requestId: 'b4c5d6e7-0000-4000-8000-000000000002' });
+  });
+
+  it('keeps the first request_id when several chunks carry one', () => {
+    const events = liveEvents();
+    (events[1] as any).request_id = 'first';
+    (events[4] as any).request_id = 'second';
+    expect(run(sse(events)).info.requestId).toBe('first');
+  });
+
+  it('reads an error event data: {"error":{...}}', () => {
+    const events = [
+      chunk({ role: 'assistant', content: '' }, null, 0),
+      { error: { code: 'upstream_unavailable', message: 'The underlying model provider is temporarily unreachable.', request_id: 'r-err' } },
+    ];
+    const { info } = run(sse(events, '\n', false));
+    expect(info.requestId).toBe('r-err');
+    expect(info.error).toEqual({ code: 'upstream_unavailable', message: 'The underlying model provider is temporarily unreachable.' });
+    expect(info.responseId).toBe('chatcmpl-7f3a');
+  });
+
+  it('reads a flat error event with metadata.errors', () => {
+    const { info } = run(sse([{ metadata: { errors: ['model x is not supported'] }, message: 'invalid request body', code: 400, request_id: 'r2' }]));
+    expect(info).toEqual({ requestId: 'r2', error: { message: 'invalid request body: model x is not supported' } });
+  });
+
+  it('does not treat the word "error" inside content as an error event', () => {
+    const events = liveEvents();
+    (events[1] as any).choices[0].delta.content = 'an "error": happened {"error":1}';
+    expect(run(sse(events)).info.error).toBeUndefined();
+  });
+});
+
+describe('SseObserver text decoding', () => {
+  it('decodes multi-byte UTF-8 split across chunks', () => {
+    const content = 'héllo 😀 世界 "quoted" \\ backslash';
+    const events = [chunk({ content }, 'stop', 3, { request_id: 'rid-ü😀' })];
+    const bytes = enc.encode(sse(events));
+    const whole = run(bytes).info;
+    expect(whole.requestId).toBe('rid-ü😀');
+    for (let i = 1; i < bytes.length; i++) {
+      const obs = new SseObserver();
+      obs.write(bytes.subarray(0, i));
+      obs.write(bytes.subarray(i));
+      expect(obs.finish()).toEqual(whole);
+    }
+    expect(run(bytes, 1).info).toEqual(whole);
+  });
+
+  it('strips a leading byte order mark', () => {
+    const bytes = enc.encode('\uFEFF' + sse(liveEvents()));
+    expect(bytes[0]).toBe(0xef);
+    expect(run(bytes, 1).info).toEqual(LIVE_RESULT);
+  });
+});
