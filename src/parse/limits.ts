@@ -10,3 +10,5 @@ export const MAX_ERROR_MESSAGE_LENGTH = 500;
 export const MAX_ID_LENGTH = 256;
 /** Request bodies up to this size are parsed with JSON.parse; larger ones are scanned. */
 export const MAX_PARSED_REQUEST_CHARS = 64 * 1024;
+/** Bytes kept from the end of a streamed response, where finish_reason and usage arrive. */
+export const SSE_TAIL_WINDOW_BYTES = 32 * 1024;

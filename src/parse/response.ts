@@ -44,8 +44,7 @@ function finishReasonsOf(choices: unknown): string[] | undefined {
 
 /** Fills the fields `into` lacks from `from` (first value wins). */
 export function mergeMissing(into: ResponseInfo, from: ResponseInfo): void {
-  into.requestId ??= from.requestId;
-  into.responseModel ??= from.responseModel;
-  into.responseId ??= from.responseId;
-  into.error ??= from.error;
+  for (const key of ['requestId', 'responseModel', 'responseId', 'error'] as const) {
+    if (into[key] === undefined && from[key] !== undefined) (into as Record<string, unknown>)[key] = from[key];
+  }
 }

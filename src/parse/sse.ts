@@ -1,4 +1,4 @@
-import { MAX_SSE_LINE_BYTES } from './limits';
+import { MAX_SSE_LINE_BYTES, SSE_TAIL_WINDOW_BYTES } from './limits';
 import { mergeMissing, responseInfoFromObject, usageTokens } from './response';
 import type { BodyObserver, ResponseInfo } from './types';
 import { isRecord } from './values';
@@ -20,7 +20,9 @@ const USAGE_SET = /"usage"\s*:\s*\{/;
  * Memory is bounded by MAX_SSE_LINE_BYTES whatever the length of the stream, and the result
  * does not depend on how the bytes were split into chunks.
  */
-export class SseObserver implements BodyObserver {
+export class SseEventParser implements BodyObserver {
+  /** Set once the first JSON event was read, when only that one was asked for. */
+  stopped = false;
   private readonly decoder = new TextDecoder();
   private pendingLine = '';
   private droppingLine = false;
@@ -35,12 +37,15 @@ export class SseObserver implements BodyObserver {
   done = false;
   events = 0;
 
+  constructor(private readonly firstEventOnly = false) {}
+
   write(chunk: Uint8Array): void {
+    if (this.stopped) return;
     this.feed(this.decoder.decode(chunk, { stream: true }));
   }
 
   finish(): ResponseInfo {
-    this.feed(this.decoder.decode());
+    if (!this.stopped) this.feed(this.decoder.decode());
     // Per the SSE spec an event not closed by a blank line at end of stream is discarded.
     this.pendingLine = '';
     this.data = undefined;
@@ -78,6 +83,7 @@ export class SseObserver implements BodyObserver {
       }
       this.appendPending(text.slice(start, end));
       this.endLine();
+      if (this.stopped) return;
       if (text.charCodeAt(end) === CR) {
         if (end + 1 === text.length) this.skipLeadingLf = true;
         else if (text.charCodeAt(end + 1) === LF) {
@@ -150,6 +156,7 @@ export class SseObserver implements BodyObserver {
     this.sawFirstEvent = true;
     mergeMissing(this.info, responseInfoFromObject(event));
     this.collectFinishReasons(event.choices);
+    if (this.firstEventOnly) this.stopped = true;
   }
 
   private collectFinishReasons(choices: unknown): void {
@@ -168,5 +175,68 @@ function parseJson(text: string): unknown {
     return JSON.parse(text);
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Observes a streamed chat completion at a cost that does not grow with the stream: it parses
+ * events only until the first JSON chunk (id, model, request_id), and otherwise copies the
+ * bytes into a fixed ring of the last SSE_TAIL_WINDOW_BYTES. At the end it parses that tail,
+ * where the gateway puts what is left to learn: the finishing chunks (finish_reason), the
+ * usage-only chunk, an error event and `[DONE]`. Parsing every chunk of a long stream as it
+ * passes cost more than the application's own reading (see bench/).
+ */
+export class SseObserver implements BodyObserver {
+  private readonly head = new SseEventParser(true);
+  private readonly ring = new Uint8Array(SSE_TAIL_WINDOW_BYTES);
+  private total = 0;
+  /** `data: [DONE]` was seen at the end of the stream. */
+  done = false;
+
+  write(chunk: Uint8Array): void {
+    if (!this.head.stopped) this.head.write(chunk);
+    this.keepTail(chunk);
+  }
+
+  finish(): ResponseInfo {
+    const info = this.head.finish();
+    const tail = new SseEventParser();
+    tail.write(this.tailFromEventBoundary());
+    const tailInfo = tail.finish();
+    this.done = tail.done;
+    mergeMissing(info, tailInfo);
+    // Finish reasons and usage are the stream's last word: only the tail has them.
+    delete info.finishReasons;
+    delete info.inputTokens;
+    delete info.outputTokens;
+    if (tailInfo.finishReasons !== undefined) info.finishReasons = tailInfo.finishReasons;
+    if (tailInfo.inputTokens !== undefined) info.inputTokens = tailInfo.inputTokens;
+    if (tailInfo.outputTokens !== undefined) info.outputTokens = tailInfo.outputTokens;
+    return info;
+  }
+
+  private keepTail(chunk: Uint8Array): void {
+    const window = this.ring.byteLength;
+    const kept = chunk.byteLength > window ? chunk.subarray(chunk.byteLength - window) : chunk;
+    const position = (this.total + chunk.byteLength - kept.byteLength) % window;
+    const first = Math.min(kept.byteLength, window - position);
+    this.ring.set(kept.subarray(0, first), position);
+    if (first < kept.byteLength) this.ring.set(kept.subarray(first), 0);
+    this.total += chunk.byteLength;
+  }
+
+  /** The kept bytes in stream order, starting at an event boundary when the start was cut off. */
+  private tailFromEventBoundary(): Uint8Array {
+    const window = this.ring.byteLength;
+    if (this.total <= window) return this.ring.subarray(0, this.total);
+    const start = this.total % window;
+    const ordered = Buffer.concat([this.ring.subarray(start), this.ring.subarray(0, start)]);
+    // The first blank line in the window ends a (cut) event; what follows starts a whole one.
+    let boundary = -1;
+    for (const blankLine of ['\n\n', '\r\n\r\n', '\r\r']) {
+      const at = ordered.indexOf(blankLine);
+      if (at !== -1 && (boundary === -1 || at + blankLine.length < boundary)) boundary = at + blankLine.length;
+    }
+    return boundary === -1 ? new Uint8Array(0) : ordered.subarray(boundary);
   }
 }

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { JsonBodyObserver } from '../../src/parse/json-body';
 import { JSON_SCAN_WINDOW_BYTES, MAX_PARSED_JSON_BYTES } from '../../src/parse/limits';
 import { parseRequestBody } from '../../src/parse/request';
-import { SseObserver } from '../../src/parse/sse';
+import { SseEventParser, SseObserver } from '../../src/parse/sse';
 import type { BodyObserver, ResponseInfo } from '../../src/parse/types';
 
 const enc = new TextEncoder();
@@ -135,17 +135,17 @@ function defined(info: ResponseInfo): ResponseInfo {
   return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as ResponseInfo;
 }
 
-describe('SseObserver properties', () => {
+describe('SseEventParser properties', () => {
   it('reports what the stream says, for any line ending, whatever the chunking', () => {
     fc.assert(
       fc.property(streamArb, eolArb, cutsArb, (stream, eol, cuts) => {
         const bytes = enc.encode(streamLines(stream).map((l, i, all) => (i < all.length - 1 || stream.tail === undefined ? l + eol : l)).join(''));
         const expected = expectedSse(stream);
-        const whole = feed(new SseObserver(), bytes);
+        const whole = feed(new SseEventParser(), bytes);
         expect(defined(whole.info)).toStrictEqual(expected.info);
         expect(whole.obs.done).toBe(expected.done);
         expect(whole.obs.events).toBe(expected.events);
-        const split = feed(new SseObserver(), bytes, cuts);
+        const split = feed(new SseEventParser(), bytes, cuts);
         expect(split.info).toStrictEqual(whole.info);
         expect(split.obs.done).toBe(whole.obs.done);
         expect(split.obs.events).toBe(whole.obs.events);
@@ -160,8 +160,8 @@ describe('SseObserver properties', () => {
         const lines = streamLines(stream);
         const text = lines.map((l) => l + eols.next().value).join('');
         const bytes = enc.encode(text);
-        const whole = feed(new SseObserver(), bytes);
-        const split = feed(new SseObserver(), bytes, cuts);
+        const whole = feed(new SseEventParser(), bytes);
+        const split = feed(new SseEventParser(), bytes, cuts);
         expect(split.info).toStrictEqual(whole.info);
         expect([split.obs.done, split.obs.events]).toStrictEqual([whole.obs.done, whole.obs.events]);
       }),
@@ -173,8 +173,8 @@ describe('SseObserver properties', () => {
     fc.assert(
       fc.property(streamArb, eolArb, (stream, eol) => {
         const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
-        const whole = feed(new SseObserver(), bytes).info;
-        const bytewise = feed(new SseObserver(), bytes, Array.from({ length: bytes.byteLength }, (_, i) => i)).info;
+        const whole = feed(new SseEventParser(), bytes).info;
+        const bytewise = feed(new SseEventParser(), bytes, Array.from({ length: bytes.byteLength }, (_, i) => i)).info;
         expect(bytewise).toStrictEqual(whole);
       }),
       { numRuns: 100 },
@@ -295,11 +295,11 @@ const bytesArb = fc.oneof(
 );
 
 describe('parsers never throw on arbitrary input', () => {
-  it('SseObserver write()/finish() never throw, and any split gives the same result', () => {
+  it('SseEventParser write()/finish() never throw, and any split gives the same result', () => {
     fc.assert(
       fc.property(bytesArb, cutsArb, (bytes, cuts) => {
-        const whole = feed(new SseObserver(), bytes);
-        const split = feed(new SseObserver(), bytes, cuts);
+        const whole = feed(new SseEventParser(), bytes);
+        const split = feed(new SseEventParser(), bytes, cuts);
         expect(split.info).toStrictEqual(whole.info);
         expect(split.obs.events).toBe(whole.obs.events);
       }),
@@ -337,6 +337,44 @@ describe('parsers never throw on arbitrary input', () => {
         expect(typeof info.stream).toBe('boolean');
       }),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe('SseObserver (first event + tail window) properties', () => {
+  it('reports the same as the full parser for streams that fit the window, whatever the chunking', () => {
+    fc.assert(
+      fc.property(streamArb, eolArb, cutsArb, (stream, eol, cuts) => {
+        const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
+        const full = feed(new SseEventParser(), bytes);
+        const windowed = feed(new SseObserver(), bytes, cuts);
+        expect(windowed.info).toStrictEqual(full.info);
+        expect(windowed.obs.done).toBe(full.obs.done);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('gives the same result for any split of a stream longer than the window', () => {
+    fc.assert(
+      fc.property(streamArb, eolArb, fc.integer({ min: 40, max: 400 }), fc.array(fc.integer({ min: 1, max: 9000 }), { maxLength: 30 }), (stream, eol, filler, sizes) => {
+        const lines = streamLines(stream);
+        const padding = Array.from({ length: filler }, (_, i) => `data: {"id":"pad","choices":[{"index":0,"delta":{"content":"${'p'.repeat(150)}${i}"},"finish_reason":null}]}${eol}`);
+        // Keep the generated stream's first event first, then padding, then the rest.
+        const text = [lines[0] + eol, ...padding.map((p) => p + eol), ...lines.slice(1).map((l) => l + eol)].join('');
+        const bytes = enc.encode(text);
+        const cuts: number[] = [];
+        let at = 0;
+        for (const size of sizes) {
+          at += size;
+          if (at < bytes.byteLength) cuts.push(at);
+        }
+        const whole = feed(new SseObserver(), bytes);
+        const split = feed(new SseObserver(), bytes, cuts);
+        expect(split.info).toStrictEqual(whole.info);
+        expect(split.obs.done).toBe(whole.obs.done);
+      }),
+      { numRuns: 60 },
     );
   });
 });

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_SSE_LINE_BYTES } from '../../src/parse/limits';
-import { SseObserver } from '../../src/parse/sse';
+import { SseEventParser, SseObserver } from '../../src/parse/sse';
 import type { ResponseInfo } from '../../src/parse/types';
 
 const enc = new TextEncoder();
 
-function run(body: string | Uint8Array, chunkSize = Infinity): { info: ResponseInfo; obs: SseObserver } {
+function run(body: string | Uint8Array, chunkSize = Infinity): { info: ResponseInfo; obs: SseEventParser } {
   const bytes = typeof body === 'string' ? enc.encode(body) : body;
-  const obs = new SseObserver();
+  const obs = new SseEventParser();
   if (chunkSize === Infinity) obs.write(bytes);
   else for (let i = 0; i < bytes.byteLength; i += chunkSize) obs.write(bytes.subarray(i, i + chunkSize));
   return { info: obs.finish(), obs };
@@ -59,7 +59,7 @@ const LIVE_RESULT: ResponseInfo = {
   outputTokens: 8,
 };
 
-describe('SseObserver on the live stream shape', () => {
+describe('SseEventParser on the live stream shape', () => {
   it('reads response id, model, finish reason and the last usage, and sees [DONE]', () => {
     const { info, obs } = run(sse(liveEvents()));
     expect(info).toEqual(LIVE_RESULT);
@@ -112,7 +112,7 @@ describe('SseObserver on the live stream shape', () => {
   });
 });
 
-describe('SseObserver framing', () => {
+describe('SseEventParser framing', () => {
   it('accepts CRLF line endings', () => {
     const { info, obs } = run(sse(liveEvents(), '\r\n'));
     expect(info).toEqual(LIVE_RESULT);
@@ -128,7 +128,7 @@ describe('SseObserver framing', () => {
   it('accepts CRLF split between two chunks', () => {
     const text = sse(liveEvents(), '\r\n');
     const bytes = enc.encode(text);
-    const obs = new SseObserver();
+    const obs = new SseEventParser();
     let start = 0;
     for (let i = 0; i < bytes.length; i++) {
       if (bytes[i] === 13) {
@@ -212,9 +212,9 @@ describe('SseObserver framing', () => {
   });
 });
 
-describe('SseObserver bounds', () => {
+describe('SseEventParser bounds', () => {
   it('drops an oversized line without growing memory, and reads the events after it', () => {
-    const obs = new SseObserver();
+    const obs = new SseEventParser();
     const events = liveEvents();
     obs.write(enc.encode(`data: ${JSON.stringify(events[0])}\n\ndata: {"id":"huge","model":"huge","content":"`));
     const piece = enc.encode('x'.repeat(64 * 1024));
@@ -247,7 +247,7 @@ describe('SseObserver bounds', () => {
   });
 });
 
-describe('SseObserver request_id and errors', () => {
+describe('SseEventParser request_id and errors', () => {
   it('sets requestId from a chunk that carries request_id', () => {
     const events = liveEvents();
     (events[2] as any).request_id = 'b4c5d6e7-0000-4000-8000-000000000002';
@@ -284,7 +284,7 @@ describe('SseObserver request_id and errors', () => {
   });
 });
 
-describe('SseObserver text decoding', () => {
+describe('SseEventParser text decoding', () => {
   it('decodes multi-byte UTF-8 split across chunks', () => {
     const content = 'héllo 😀 世界 "quoted" \\ backslash';
     const events = [chunk({ content }, 'stop', 3, { request_id: 'rid-ü😀' })];
@@ -292,7 +292,7 @@ describe('SseObserver text decoding', () => {
     const whole = run(bytes).info;
     expect(whole.requestId).toBe('rid-ü😀');
     for (let i = 1; i < bytes.length; i++) {
-      const obs = new SseObserver();
+      const obs = new SseEventParser();
       obs.write(bytes.subarray(0, i));
       obs.write(bytes.subarray(i));
       expect(obs.finish()).toEqual(whole);
@@ -304,5 +304,44 @@ describe('SseObserver text decoding', () => {
     const bytes = enc.encode('\uFEFF' + sse(liveEvents()));
     expect(bytes[0]).toBe(0xef);
     expect(run(bytes, 1).info).toEqual(LIVE_RESULT);
+  });
+});
+
+describe('SseObserver on streams longer than its tail window', () => {
+  const enc = new TextEncoder();
+  const long = (count: number, eol = '\n') => {
+    let text = `data: {"id":"chatcmpl-long","model":"gpt-5","request_id":"rid-1","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}${eol}${eol}`;
+    for (let i = 0; i < count; i++) {
+      text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{"content":"${'z'.repeat(900)}"},"finish_reason":null}],"usage":{"prompt_tokens":5,"completion_tokens":${i + 1},"total_tokens":${i + 6}}}${eol}${eol}`;
+    }
+    text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{},"finish_reason":"length"}]}${eol}${eol}`;
+    text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${count},"total_tokens":${count + 5}}}${eol}${eol}data: [DONE]${eol}${eol}`;
+    return enc.encode(text);
+  };
+
+  it.each(['\n', '\r\n', '\r'])('reads id, model and request_id from the first chunk and finish reason, last usage and [DONE] from the tail (eol %j)', (eol) => {
+    const bytes = long(2000, eol);
+    const obs = new SseObserver();
+    for (let i = 0; i < bytes.byteLength; i += 4093) obs.write(bytes.subarray(i, i + 4093));
+    expect(obs.finish()).toEqual({
+      requestId: 'rid-1',
+      responseModel: 'gpt-5',
+      responseId: 'chatcmpl-long',
+      finishReasons: ['length'],
+      inputTokens: 5,
+      outputTokens: 2000,
+      error: undefined,
+    });
+    expect(obs.done).toBe(true);
+  });
+
+  it('keeps a fixed amount of memory however long the stream, and stops parsing after the first chunk', () => {
+    const obs = new SseObserver();
+    const bytes = long(5000);
+    for (let i = 0; i < bytes.byteLength; i += 65536) obs.write(bytes.subarray(i, i + 65536));
+    expect((obs as any).ring.byteLength).toBe(32 * 1024);
+    expect((obs as any).head.stopped).toBe(true);
+    expect((obs as any).head.pendingLine).toBe('');
+    expect(obs.finish().outputTokens).toBe(5000);
   });
 });
