@@ -14,7 +14,8 @@ import { redactUrl } from './gateway';
 import type { GatewayMetrics } from './metrics';
 import { errorCodeForStatus } from './parse/errors';
 import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
-import { JsonBodyObserver } from './parse/json-body';
+import { JsonBodyObserver, responseInfoFromJsonText } from './parse/json-body';
+import { responseInfoFromObject } from './parse/response';
 import { SseObserver } from './parse/sse';
 import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
 import { shortString } from './parse/values';
@@ -37,6 +38,9 @@ export interface CallStart {
   /** The request's headers, as sent. Read for diagnostics only; never copied to telemetry. */
   requestHeaders?: HeaderLookup;
 }
+
+/** A body the application read whole, in the form it read it. */
+export type ConsumedBody = { json: unknown } | { text: string } | { bytes: Uint8Array };
 
 /** How a call ended, when it did not end with its body fully read. */
 type Outcome =
@@ -69,9 +73,12 @@ export class GatewayCall {
   private rateLimitModel: string | undefined;
   private headerRequestId: string | undefined;
   private body: BodyObserver | undefined;
+  /** Set when the application's own read of the body already told everything. */
+  private readInfo: ResponseInfo | undefined;
   private isEventStream = false;
   private ended = false;
-  private readonly timer: NodeJS.Timeout;
+  /** performance.now() after which the call is ended whatever the state of its body. */
+  readonly deadline: number;
 
   constructor(
     private readonly env: CallEnvironment,
@@ -95,8 +102,9 @@ export class GatewayCall {
     const name = start.operation === semconv.GEN_AI_OPERATION_CHAT && model ? `chat ${model}` : start.operation;
     this.span = env.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
     this.context = trace.setSpan(parent, this.span).setValue(OBSERVED_CALL_KEY, true);
-    this.timer = setTimeout(() => this.abandon('max_duration'), env.config.maxCallDurationMs);
-    this.timer.unref();
+    this.deadline = this.startedAt + env.config.maxCallDurationMs;
+    openCalls.add(this);
+    scheduleSweep();
   }
 
   /** The status line and headers arrived. */
@@ -131,6 +139,23 @@ export class GatewayCall {
     this.end({ kind: 'completed' });
   }
 
+  /**
+   * The application read the whole body at once (`json()`, `text()`, `arrayBuffer()`): what it
+   * got is read here, so the body is neither copied nor parsed a second time when avoidable.
+   */
+  bodyRead(body: ConsumedBody): void {
+    if (this.ended) return;
+    this.guard(() => {
+      this.lastActivityAt = performance.now();
+      const observer = this.body;
+      if (observer === undefined) return;
+      if (!this.isEventStream && 'json' in body) this.readInfo = responseInfoFromObject(body.json);
+      else if (!this.isEventStream && 'text' in body) this.readInfo = responseInfoFromJsonText(body.text);
+      else observer.write('bytes' in body ? body.bytes : new TextEncoder().encode('text' in body ? body.text : ''));
+    });
+    this.end({ kind: 'completed' });
+  }
+
   /** The request or the body failed: network error, abort, timeout. */
   fail(error: unknown): void {
     this.end({ kind: 'failed', error });
@@ -153,12 +178,12 @@ export class GatewayCall {
   private end(outcome: Outcome): void {
     if (this.ended) return;
     this.ended = true;
-    clearTimeout(this.timer);
+    openCalls.delete(this);
     const endedAt = outcome.kind === 'abandoned' ? this.lastActivityAt : performance.now();
     let errorType: string | undefined;
     let info: ResponseInfo = {};
     this.guard(() => {
-      info = this.body?.finish() ?? {};
+      info = this.readInfo ?? this.body?.finish() ?? {};
       this.body = undefined;
       errorType = this.applyResponse(info, outcome);
     });
@@ -234,6 +259,27 @@ export class GatewayCall {
     } catch (error) {
       this.env.diag.error('llm-gateway: telemetry for a call failed', error);
     }
+  }
+}
+
+// One sweep timer for all open calls instead of a timer per call: calls are many and short,
+// and only a body that is held but never finished ever reaches its deadline.
+const openCalls = new Set<GatewayCall>();
+const SWEEP_INTERVAL_MS = 1000;
+let sweepTimer: NodeJS.Timeout | undefined;
+
+function scheduleSweep(): void {
+  if (sweepTimer !== undefined) return;
+  sweepTimer = setInterval(sweepOpenCalls, SWEEP_INTERVAL_MS);
+  sweepTimer.unref();
+}
+
+function sweepOpenCalls(): void {
+  const now = performance.now();
+  for (const call of openCalls) if (call.deadline <= now) call.abandon('max_duration');
+  if (openCalls.size === 0 && sweepTimer !== undefined) {
+    clearInterval(sweepTimer);
+    sweepTimer = undefined;
   }
 }
 

@@ -53,6 +53,7 @@ export function operationOf(method: string, pathname: string): string {
 
 /** `url.full` with credentials removed and every query value redacted (keys are sent there by mistake). */
 export function redactUrl(url: URL): string {
+  if (!url.search && !url.username && !url.password && !url.hash) return url.href;
   const copy = new URL(url.href);
   if (copy.username || copy.password) {
     copy.username = 'REDACTED';

@@ -32,18 +32,31 @@ export class JsonBodyObserver implements BodyObserver {
   }
 
   finish(): ResponseInfo {
-    const decoder = new TextDecoder();
     if (this.head === undefined) {
-      const text = decoder.decode(concat(this.chunks));
+      const text = utf8.decode(concat(this.chunks));
       this.chunks = [];
-      if (text.length === 0) return {};
-      try {
-        return responseInfoFromObject(JSON.parse(text));
-      } catch {
-        return scanJsonText(text, text);
-      }
+      return responseInfoFromJsonText(text);
     }
-    return scanJsonText(decoder.decode(this.head), decoder.decode(this.tail));
+    return scanJsonText(utf8.decode(this.head), utf8.decode(this.tail));
+  }
+}
+
+// Decoding without `stream: true` keeps no state, so one decoder serves every call.
+const utf8 = new TextDecoder();
+
+/**
+ * What a whole JSON body (as the application read it with `text()`) tells: parsed exactly up
+ * to MAX_PARSED_JSON_BYTES characters, scanned at both ends beyond, or when it is not JSON.
+ */
+export function responseInfoFromJsonText(text: string): ResponseInfo {
+  if (text.length === 0) return {};
+  if (text.length > MAX_PARSED_JSON_BYTES) {
+    return scanJsonText(text.slice(0, JSON_SCAN_WINDOW_BYTES), text.slice(-JSON_SCAN_WINDOW_BYTES));
+  }
+  try {
+    return responseInfoFromObject(JSON.parse(text));
+  } catch {
+    return scanJsonText(text, text);
   }
 }
 

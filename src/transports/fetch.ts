@@ -1,6 +1,6 @@
 import { context as contextApi, type DiagLogger } from '@opentelemetry/api';
-import { ReadableStream as WebReadableStream, type ReadableStreamReadResult } from 'node:stream/web';
-import { isInsideObservedCall, type GatewayCall, type CallStart } from '../call';
+import { ReadableStream as WebReadableStream, type ReadableStreamDefaultReader, type ReadableStreamReadResult } from 'node:stream/web';
+import { isInsideObservedCall, type CallStart, type ConsumedBody, type GatewayCall } from '../call';
 import { authorityOfUrl, operationOf } from '../gateway';
 import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
@@ -23,9 +23,9 @@ const WRAPPED_FETCH = Symbol.for('opentelemetry-instrumentation-llm-gateway.fetc
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
 /**
- * Ends a call whose response body became unreachable before it was read to the end:
- * the wrapped body stream is registered, never the Response, because an application may
- * keep reading `response.body` after dropping the Response.
+ * Ends a call whose response became unreachable before its body was read: the Response is
+ * registered until the application takes `body`, then the body stream is (an application
+ * may keep reading `response.body` after dropping the Response).
  */
 const unreadBodies = new FinalizationRegistry<GatewayCall>((call) => call.abandon('unread'));
 
@@ -131,23 +131,107 @@ function observeResponse(host: FetchTransportHost, response: Response, call: Gat
       call.bodyEnd();
       return response;
     }
-    const body = tapBody(response.body, call);
-    const observed = new Response(body, {
-      status: response.status,
-      statusText: response.statusText,
-      headers: response.headers,
-    });
-    // The Response constructor cannot set these; clients read `url` (openai builds errors with it).
-    for (const key of ['url', 'redirected', 'type'] as const) {
-      Object.defineProperty(observed, key, { value: response[key], enumerable: true, configurable: true });
-    }
-    unreadBodies.register(body, call);
-    return observed;
+    observeBody(response, call);
+    unreadBodies.register(response, call, response);
   } catch (error) {
     host.diag.error('llm-gateway: could not observe a response body; passing it through', error);
     call.bodyEnd();
-    return response;
   }
+  return response;
+}
+
+/** Per observed Response: its call, and the tap handed out as `body`, once asked for. */
+interface ObservedBody {
+  readonly call: GatewayCall;
+  tap: ReadableStream<Uint8Array> | undefined;
+}
+const observedBodies = new WeakMap<Response, ObservedBody>();
+
+/**
+ * Observes the body of the application's own Response object (same identity, headers,
+ * internal body; still `instanceof Response`) by giving it a prototype that sits on top of
+ * Response.prototype and shadows the ways to read a body. One prototype change per response
+ * is far cheaper than defining properties on each one.
+ */
+function observeBody(response: Response, call: GatewayCall): void {
+  observedBodies.set(response, { call, tap: undefined });
+  Object.setPrototypeOf(response, observedResponsePrototype);
+}
+
+const nativeBody = Object.getOwnPropertyDescriptor(Response.prototype, 'body')!.get!;
+const nativeClone = Response.prototype.clone;
+
+/**
+ * `json()`/`text()`/`arrayBuffer()`/`bytes()` call the native method and look at what it
+ * returns: no copy and no second read. `body` hands out a pass-through tap over the native
+ * stream, created on first access; it locks the native stream only at the first read.
+ */
+const observedResponsePrototype: object = Object.create(Response.prototype, {
+  ...readWhole('json', (json: unknown) => ({ json })),
+  ...readWhole('text', (text: string) => ({ text })),
+  ...readWhole('arrayBuffer', (buffer: ArrayBuffer) => ({ bytes: new Uint8Array(buffer) })),
+  // `bytes()` is newer than some Node 22 releases: readWhole shadows only what exists.
+  ...readWhole('bytes', (bytes: Uint8Array) => ({ bytes })),
+  ...readWhole('blob', () => undefined),
+  ...readWhole('formData', () => undefined),
+  body: {
+    configurable: true,
+    get(this: Response) {
+      const observed = observedBodies.get(this);
+      if (observed === undefined) return Reflect.apply(nativeBody, this, []);
+      if (observed.tap === undefined) {
+        observed.tap = tapBody(Reflect.apply(nativeBody, this, []) as ReadableStream<Uint8Array>, observed.call);
+        // From now on the application may hold the stream without the Response.
+        unreadBodies.unregister(this);
+        unreadBodies.register(observed.tap, observed.call);
+      }
+      return observed.tap;
+    },
+  },
+  clone: {
+    configurable: true,
+    writable: true,
+    value: function clone(this: Response): Response {
+      const copy = Reflect.apply(nativeClone, this, []) as Response;
+      const observed = observedBodies.get(this);
+      if (observed !== undefined) {
+        // clone() tees the native stream: a tap not yet read would sit on a locked stream.
+        observed.tap = undefined;
+        observeBody(copy, observed.call);
+      }
+      return copy;
+    },
+  },
+});
+
+type BodyReader = 'arrayBuffer' | 'blob' | 'bytes' | 'formData' | 'json' | 'text';
+
+function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | undefined): PropertyDescriptorMap {
+  const native = (Response.prototype as unknown as Record<string, ((this: Response) => Promise<unknown>) | undefined>)[name];
+  if (typeof native !== 'function') return {};
+  const read = function (this: Response): Promise<unknown> {
+    const result = Reflect.apply(native, this, []) as Promise<unknown>;
+    const observed = observedBodies.get(this);
+    if (observed !== undefined) {
+      const { call } = observed;
+      result.then(
+        (value) => {
+          const body = toBody(value as never);
+          if (body === undefined) call.bodyEnd();
+          else call.bodyRead(body);
+        },
+        // A body read to the end that is not JSON (a proxy's HTML page) is not a failed call.
+        (error: unknown) => (isSyntaxError(error) ? call.bodyEnd() : call.fail(error)),
+      );
+    }
+    return result;
+  };
+  Object.defineProperty(read, 'name', { value: name });
+  return { [name]: { configurable: true, writable: true, value: read } };
+}
+
+function isSyntaxError(error: unknown): boolean {
+  return error instanceof SyntaxError;
 }
 
 /**
@@ -157,14 +241,16 @@ function observeResponse(host: FetchTransportHost, response: Response, call: Gat
  * readers keep working. No tee()/clone(): an unread branch would buffer without bound.
  */
 export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall): ReadableStream<Uint8Array> {
-  const reader = source.getReader();
+  // Locked at the first read, not before: taking `body` alone must not make json() fail.
+  let sourceReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  const reader = () => (sourceReader ??= source.getReader());
   // node:stream/web's ReadableStream is the global one; its typings know byte streams.
   const tap = new WebReadableStream({
     type: 'bytes',
     async pull(controller) {
       let result: ReadableStreamReadResult<Uint8Array>;
       try {
-        result = await reader.read();
+        result = await reader().read();
       } catch (error) {
         call.fail(error);
         controller.error(error);
@@ -183,7 +269,7 @@ export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall): 
     },
     cancel(reason) {
       call.cancel();
-      return reader.cancel(reason);
+      return reader().cancel(reason);
     },
   }, { highWaterMark: 0 });
   return tap as unknown as ReadableStream<Uint8Array>;
