@@ -6,17 +6,22 @@ import {
   type Attributes,
   type Context,
   type DiagLogger,
+  type Logger,
   type Span,
   type Tracer,
 } from '@opentelemetry/api';
+import { safeExecuteInTheMiddle } from '@opentelemetry/instrumentation';
 import type { ResolvedConfig } from './config';
+import { formatInputMessages, formatOutputMessages } from './content';
+import { diagnose, type RequestHeaders } from './diagnostics';
+import { emitCallRecord, type LlmGatewayCallRecord } from './record';
 import { redactUrl } from './gateway';
 import type { GatewayMetrics } from './metrics';
 import { errorCodeForStatus } from './parse/errors';
 import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
 import { JsonBodyObserver, responseInfoFromJsonText } from './parse/json-body';
 import { responseInfoFromObject } from './parse/response';
-import { SseObserver } from './parse/sse';
+import { SseEventParser, SseObserver } from './parse/sse';
 import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
 import { shortString } from './parse/values';
 import * as semconv from './semconv';
@@ -27,6 +32,7 @@ export interface CallEnvironment {
   readonly metrics: GatewayMetrics;
   readonly config: ResolvedConfig;
   readonly diag: DiagLogger;
+  readonly logger: Logger;
 }
 
 export interface CallStart {
@@ -36,7 +42,7 @@ export interface CallStart {
   operation: string;
   request: RequestInfo | undefined;
   /** The request's headers, as sent. Read for diagnostics only; never copied to telemetry. */
-  requestHeaders?: HeaderLookup;
+  requestHeaders?: RequestHeaders;
 }
 
 /** A body the application read whole, in the form it read it. */
@@ -70,12 +76,13 @@ export class GatewayCall {
   private lastActivityAt = this.startedAt;
   private firstChunkAt: number | undefined;
   private status: number | undefined;
+  private rateLimit: RateLimitInfo = {};
   private rateLimitModel: string | undefined;
   private headerRequestId: string | undefined;
   private body: BodyObserver | undefined;
   /** Set when the application's own read of the body already told everything. */
   private readInfo: ResponseInfo | undefined;
-  private isEventStream = false;
+  private eventStream = false;
   private ended = false;
   /** performance.now() after which the call is ended whatever the state of its body. */
   readonly deadline: number;
@@ -85,26 +92,35 @@ export class GatewayCall {
     private readonly start: CallStart,
     parent: Context = contextApi.active(),
   ) {
-    const model = start.request?.model;
     const attributes: Attributes = {
       [semconv.ATTR_GEN_AI_OPERATION_NAME]: start.operation,
       [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
-      [semconv.ATTR_GEN_AI_REQUEST_MODEL]: model,
-      [semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS]: start.request?.maxTokens,
-      [semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE]: start.request?.temperature,
-      [semconv.ATTR_GEN_AI_REQUEST_STREAM]: start.request?.stream ? true : undefined,
+      ...requestAttributes(start.request),
       [semconv.ATTR_SERVER_ADDRESS]: start.url.hostname,
       [semconv.ATTR_SERVER_PORT]: portOf(start.url),
       [semconv.ATTR_HTTP_REQUEST_METHOD]: start.method,
       [semconv.ATTR_URL_FULL]: redactUrl(start.url),
       [semconv.ATTR_ASSEMBLYAI_REGION]: start.region,
     };
-    const name = start.operation === semconv.GEN_AI_OPERATION_CHAT && model ? `chat ${model}` : start.operation;
-    this.span = env.tracer.startSpan(name, { kind: SpanKind.CLIENT, attributes }, parent);
+    this.span = env.tracer.startSpan(spanName(start.operation, start.request), { kind: SpanKind.CLIENT, attributes }, parent);
     this.context = trace.setSpan(parent, this.span).setValue(OBSERVED_CALL_KEY, true);
     this.deadline = this.startedAt + env.config.maxCallDurationMs;
     openCalls.add(this);
     scheduleSweep();
+  }
+
+  /**
+   * The request body, when it became known only after the span started: node:http writes it
+   * after `http.request()` returns, and the span must already exist then for an HTTP span
+   * started under it (by the http instrumentation) to be its child.
+   */
+  requestBody(request: RequestInfo): void {
+    if (this.ended) return;
+    this.guard(() => {
+      this.start.request = request;
+      this.span.setAttributes(requestAttributes(request));
+      this.span.updateName(spanName(this.start.operation, request));
+    });
   }
 
   /** The status line and headers arrived. */
@@ -115,12 +131,15 @@ export class GatewayCall {
       this.span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       this.headerRequestId = shortString(getHeader('x-request-id') ?? undefined);
       this.rateLimitModel = shortString(getHeader('x-ratelimit-model') ?? undefined);
-      this.recordRateLimit(parseRateLimitHeaders(getHeader));
+      this.rateLimit = parseRateLimitHeaders(getHeader);
+      this.recordRateLimit(this.rateLimit);
       const contentType = (getHeader('content-type') ?? '').toLowerCase();
-      this.isEventStream = contentType.includes('text/event-stream');
+      this.eventStream = contentType.includes('text/event-stream');
+      const capture = this.env.config.captureMessageContent;
       // An HTML page (a proxy's 502) has nothing to tell; everything else may be JSON.
-      if (this.isEventStream) this.body = new SseObserver();
-      else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver();
+      // Capturing content needs every delta of a stream, not just its first event and tail.
+      if (this.eventStream) this.body = capture ? new SseEventParser({ captureContent: true }) : new SseObserver();
+      else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver(capture);
     });
   }
 
@@ -149,8 +168,9 @@ export class GatewayCall {
       this.lastActivityAt = performance.now();
       const observer = this.body;
       if (observer === undefined) return;
-      if (!this.isEventStream && 'json' in body) this.readInfo = responseInfoFromObject(body.json);
-      else if (!this.isEventStream && 'text' in body) this.readInfo = responseInfoFromJsonText(body.text);
+      const capture = this.env.config.captureMessageContent;
+      if (!this.eventStream && 'json' in body) this.readInfo = responseInfoFromObject(body.json, capture);
+      else if (!this.eventStream && 'text' in body) this.readInfo = responseInfoFromJsonText(body.text, capture);
       else observer.write('bytes' in body ? body.bytes : new TextEncoder().encode('text' in body ? body.text : ''));
     });
     this.end({ kind: 'completed' });
@@ -171,6 +191,11 @@ export class GatewayCall {
     this.end({ kind: 'abandoned', why });
   }
 
+  /** The response is a `text/event-stream` (known once the head arrived). */
+  get isEventStream(): boolean {
+    return this.eventStream;
+  }
+
   get isEnded(): boolean {
     return this.ended;
   }
@@ -188,6 +213,7 @@ export class GatewayCall {
       errorType = this.applyResponse(info, outcome);
     });
     this.guard(() => this.recordMetrics(info, errorType, endedAt));
+    this.guard(() => this.explain(info, errorType, endedAt));
     // An abandoned call ends when it was last active, not when the GC or the timer noticed.
     this.guard(() => (outcome.kind === 'abandoned' ? this.span.end(performance.timeOrigin + endedAt) : this.span.end()));
   }
@@ -222,6 +248,67 @@ export class GatewayCall {
     return errorType;
   }
 
+  /**
+   * What the troubleshooting guide asks for: the diagnostics as span events, opt-in message
+   * content, and the per-call record (log record and onCallEnd hook).
+   */
+  private explain(info: ResponseInfo, errorType: string | undefined, endedAt: number): void {
+    const config = this.env.config;
+    const span = this.span;
+    const requestId = info.requestId ?? this.headerRequestId;
+    const diagnostics = diagnose({
+      operation: this.start.operation,
+      url: this.start.url,
+      request: this.start.request,
+      requestHeaders: this.start.requestHeaders,
+      status: this.status,
+      isEventStream: this.eventStream,
+      error: info.error,
+      rateLimit: this.rateLimit,
+      requestId,
+    });
+    for (const d of diagnostics) {
+      span.addEvent(semconv.EVENT_ASSEMBLYAI_DIAGNOSTIC, {
+        [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID]: d.id,
+        [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY]: d.severity,
+        [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE]: d.message,
+      });
+    }
+    if (config.captureMessageContent) {
+      setIfDefined(span, semconv.ATTR_GEN_AI_INPUT_MESSAGES, formatInputMessages(this.start.request?.inputMessages, config.redactMessageContent));
+      setIfDefined(span, semconv.ATTR_GEN_AI_OUTPUT_MESSAGES, formatOutputMessages(info.outputMessages, config.redactMessageContent));
+    }
+    if (!config.emitCallRecords && config.onCallEnd === undefined) return;
+    const spanContext = span.spanContext();
+    const record: LlmGatewayCallRecord = {
+      timestamp: new Date(performance.timeOrigin + this.startedAt).toISOString(),
+      durationMs: Math.round(endedAt - this.startedAt),
+      operation: this.start.operation,
+      requestId,
+      model: this.start.request?.model,
+      responseModel: info.responseModel,
+      host: this.start.url.hostname,
+      port: portOf(this.start.url),
+      path: this.start.url.pathname,
+      region: this.start.region,
+      status: this.status,
+      errorCode: this.status !== undefined && this.status >= 400 ? (info.error?.code ?? errorCodeForStatus(this.status)) : undefined,
+      errorType,
+      diagnostics: diagnostics.map((d) => d.id),
+      traceId: spanContext.traceId,
+      spanId: spanContext.spanId,
+    };
+    if (config.emitCallRecords) emitCallRecord(this.env.logger, record, this.context);
+    const hook = config.onCallEnd;
+    if (hook) {
+      safeExecuteInTheMiddle(
+        () => hook(record),
+        (error) => error && this.env.diag.error('llm-gateway: onCallEnd hook threw', error),
+        true,
+      );
+    }
+  }
+
   private recordRateLimit(rateLimit: RateLimitInfo): void {
     const span = this.span;
     setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_LIMIT, rateLimit.limit);
@@ -249,7 +336,7 @@ export class GatewayCall {
       inputTokens: info.inputTokens,
       outputTokens: info.outputTokens,
       timeToFirstChunkSeconds:
-        this.isEventStream && this.firstChunkAt !== undefined ? (this.firstChunkAt - this.startedAt) / 1000 : undefined,
+        this.eventStream && this.firstChunkAt !== undefined ? (this.firstChunkAt - this.startedAt) / 1000 : undefined,
     });
   }
 
@@ -281,6 +368,20 @@ function sweepOpenCalls(): void {
     clearInterval(sweepTimer);
     sweepTimer = undefined;
   }
+}
+
+function requestAttributes(request: RequestInfo | undefined): Attributes {
+  return {
+    [semconv.ATTR_GEN_AI_REQUEST_MODEL]: request?.model,
+    [semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS]: request?.maxTokens,
+    [semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE]: request?.temperature,
+    [semconv.ATTR_GEN_AI_REQUEST_STREAM]: request?.stream ? true : undefined,
+  };
+}
+
+/** `chat {model}` for chat calls whose model is known, else the operation. */
+function spanName(operation: string, request: RequestInfo | undefined): string {
+  return operation === semconv.GEN_AI_OPERATION_CHAT && request?.model ? `chat ${request.model}` : operation;
 }
 
 function setIfDefined(span: Span, key: string, value: string | number | boolean | string[] | undefined): void {

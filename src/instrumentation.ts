@@ -1,9 +1,10 @@
-import { InstrumentationBase } from '@opentelemetry/instrumentation';
+import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { GatewayCall, type CallEnvironment, type CallStart } from './call';
 import { resolveConfig, type LlmGatewayInstrumentationConfig, type ResolvedConfig } from './config';
 import { gatewayRegion } from './gateway';
 import { GatewayMetrics } from './metrics';
 import { installFetchTransport } from './transports/fetch';
+import { installHttpTransport, noteHttpModuleLoaded } from './transports/http';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
 
 /**
@@ -17,6 +18,7 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
   declare private resolved: ResolvedConfig;
   declare private metrics: GatewayMetrics;
   declare private uninstallFetch: (() => void) | undefined;
+  declare private uninstallHttp: (() => void) | undefined;
 
   constructor(config: LlmGatewayInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
@@ -27,21 +29,41 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
     this.resolved = resolveConfig(this._config);
   }
 
-  protected override init(): void {
-    // No module patching: fetch is a global, and node:http is observed through
-    // diagnostics channels (see the http transport).
+  protected override init(): InstrumentationNodeModuleDefinition[] {
+    // No module patching: fetch is a global, and node:http is observed through diagnostics
+    // channels. Loading node:http(s) is when other instrumentations wrap http.request; the
+    // http transport then keeps its own wrapper above theirs, so gateway spans parent theirs.
+    return ['http', 'https'].map(
+      (name) =>
+        new InstrumentationNodeModuleDefinition(name, ['*'], (moduleExports: unknown) => {
+          noteHttpModuleLoaded(moduleExports);
+          return moduleExports;
+        }),
+    );
   }
 
   protected override _updateMetricInstruments(): void {
-    this.metrics = new GatewayMetrics(this.meter);
+    this.metrics = new GatewayMetrics(this.meter, this.resolved.genAiSemconv);
   }
 
   override enable(): void {
     if (this._enabled) return;
     super.enable();
     const environment = this.callEnvironment();
+    const self = this;
     this.uninstallFetch = installFetchTransport({
       diag: this._diag,
+      get captureMessageContent() {
+        return self.resolved.captureMessageContent;
+      },
+      regionOf: (authority) => gatewayRegion(this.resolved, authority),
+      startCall: (start: CallStart) => new GatewayCall(environment, start),
+    });
+    this.uninstallHttp = installHttpTransport({
+      diag: this._diag,
+      get captureMessageContent() {
+        return self.resolved.captureMessageContent;
+      },
       regionOf: (authority) => gatewayRegion(this.resolved, authority),
       startCall: (start: CallStart) => new GatewayCall(environment, start),
     });
@@ -52,6 +74,8 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
     super.disable();
     this.uninstallFetch?.();
     this.uninstallFetch = undefined;
+    this.uninstallHttp?.();
+    this.uninstallHttp = undefined;
   }
 
   /** Getters, so calls see a tracer/meter provider set after enable() and config changes. */
@@ -66,6 +90,9 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
       },
       get config() {
         return self.resolved;
+      },
+      get logger() {
+        return self.logger;
       },
       diag: this._diag,
     };

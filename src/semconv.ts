@@ -45,6 +45,21 @@ export const ATTR_ASSEMBLYAI_RATELIMIT_REMAINING = 'assemblyai.ratelimit.remaini
 export const ATTR_ASSEMBLYAI_RATELIMIT_RESET = 'assemblyai.ratelimit.reset';
 export const ATTR_ASSEMBLYAI_RETRY_AFTER = 'assemblyai.retry_after';
 
+// --- Diagnostics and call records (this package's own namespace) ---
+export const ATTR_URL_PATH = 'url.path';
+/** Span event for a cause from the gateway's troubleshooting guide, with its fix. */
+export const EVENT_ASSEMBLYAI_DIAGNOSTIC = 'assemblyai.diagnostic';
+export const ATTR_ASSEMBLYAI_DIAGNOSTIC_ID = 'assemblyai.diagnostic.id';
+export const ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY = 'assemblyai.diagnostic.severity';
+export const ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE = 'assemblyai.diagnostic.message';
+/** Log record emitted for every call (event name). */
+export const EVENT_ASSEMBLYAI_CALL = 'assemblyai.llm_gateway.call';
+export const ATTR_ASSEMBLYAI_CALL_DURATION_MS = 'assemblyai.call.duration_ms';
+export const ATTR_ASSEMBLYAI_DIAGNOSTIC_IDS = 'assemblyai.diagnostic.ids';
+/** (experimental) Opt-in message content, JSON in the GenAI semconv message structure. */
+export const ATTR_GEN_AI_INPUT_MESSAGES = 'gen_ai.input.messages';
+export const ATTR_GEN_AI_OUTPUT_MESSAGES = 'gen_ai.output.messages';
+
 // --- Metrics ---
 export const METRIC_GEN_AI_CLIENT_OPERATION_DURATION = 'gen_ai.client.operation.duration';
 export const METRIC_GEN_AI_CLIENT_TOKEN_USAGE = 'gen_ai.client.token.usage';
@@ -59,3 +74,20 @@ export const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28,
 export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
 /** Time-to-first-chunk buckets (s), as semconv advises for gen_ai.server.time_to_first_token. */
 export const TIME_TO_FIRST_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
+
+// --- Metrics: latest experimental GenAI names (experimental) ---
+// Emitted for inference operations only when OTEL_SEMCONV_STABILITY_OPT_IN lists
+// `gen_ai_latest_experimental` (or `gen_ai_latest_experimental/dup` for both sets).
+// Source: open-telemetry/semantic-conventions-genai, docs/gen-ai/client-inference.md and
+// model/gen-ai/token-metrics.yaml. Non-inference operations stay on gen_ai.client.operation.duration.
+export const METRIC_GEN_AI_CLIENT_INFERENCE_DURATION = 'gen_ai.client.inference.duration';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK = 'gen_ai.client.inference.time_to_first_chunk';
+/** Counters: every inference operation adds its tokens (0 when the response carried no usage). */
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS = 'gen_ai.client.inference.usage.input_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS = 'gen_ai.client.inference.usage.output_tokens';
+/** Histograms: the per-operation token distribution (percentiles, outliers), not totals. */
+export const METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_INPUT_TOKENS = 'gen_ai.client.inference.operation.input_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS = 'gen_ai.client.inference.operation.output_tokens';
+/** Required on the usage counters; the gateway does not break usage down by modality. */
+export const ATTR_GEN_AI_TOKEN_MODALITY = 'gen_ai.token.modality';
+export const GEN_AI_TOKEN_MODALITY_UNKNOWN = 'unknown';

@@ -51,7 +51,7 @@ describe('fetch with bad or unusual input', () => {
 
   it('reads a gzip-encoded JSON response', async () => {
     const res = await fetch(url(), { method: 'POST', headers, body: ask({ x_sim: { mode: 'gzip' } }) });
-    const body = await res.json();
+    const body: any = await res.json();
     const span = await theSpan();
     expect(span.attributes['assemblyai.request_id']).toBe(body.request_id);
     expect(span.attributes['gen_ai.usage.output_tokens']).toBe(body.usage.output_tokens);
@@ -98,7 +98,7 @@ describe('fetch with bad or unusual input', () => {
 
   it('reads a 10 MB JSON response with bounded state and still finds request_id, model and usage', async () => {
     const res = await fetch(url(), { method: 'POST', headers, body: ask({ x_sim: { replyBytes: 10_000_000 } }) });
-    const body = await res.json();
+    const body: any = await res.json();
     expect(body.choices[0].message.content.length).toBe(10_000_000);
     const span = await theSpan();
     expect(span.attributes['assemblyai.request_id']).toBe(body.request_id);
@@ -109,7 +109,7 @@ describe('fetch with bad or unusual input', () => {
 
   it('records the stream-requested-but-JSON-returned reply as a normal JSON call', async () => {
     const res = await fetch(url(), { method: 'POST', headers, body: ask({ stream: true, x_sim: { mode: 'json-instead-of-stream' } }) });
-    const body = await res.json();
+    const body: any = await res.json();
     const span = await theSpan();
     expect(span.attributes['gen_ai.request.stream']).toBe(true);
     expect(span.attributes['assemblyai.request_id']).toBe(body.request_id);

@@ -91,7 +91,7 @@ type Reader = (res: Response) => Promise<Buffer>;
 const readers: Record<string, Reader> = {
   arrayBuffer: async (res) => Buffer.from(await res.arrayBuffer()),
   text: async (res) => Buffer.from(await res.text()),
-  bytes: async (res) => Buffer.from(await res.bytes()),
+  bytes: async (res) => Buffer.from(await (res as unknown as { bytes(): Promise<Uint8Array> }).bytes()),
   defaultReader: async (res) => {
     const parts: Buffer[] = [];
     const reader = res.body!.getReader();

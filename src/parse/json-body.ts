@@ -11,6 +11,8 @@ import { parseErrorEnvelope } from './errors';
  * `request.model` and `model` before `choices`, and `usage` after them.
  */
 export class JsonBodyObserver implements BodyObserver {
+  constructor(private readonly captureContent = false) {}
+
   private chunks: Uint8Array[] = [];
   private size = 0;
   private head: Uint8Array | undefined;
@@ -35,7 +37,7 @@ export class JsonBodyObserver implements BodyObserver {
     if (this.head === undefined) {
       const text = utf8.decode(concat(this.chunks));
       this.chunks = [];
-      return responseInfoFromJsonText(text);
+      return responseInfoFromJsonText(text, this.captureContent);
     }
     return scanJsonText(utf8.decode(this.head), utf8.decode(this.tail));
   }
@@ -48,13 +50,13 @@ const utf8 = new TextDecoder();
  * What a whole JSON body (as the application read it with `text()`) tells: parsed exactly up
  * to MAX_PARSED_JSON_BYTES characters, scanned at both ends beyond, or when it is not JSON.
  */
-export function responseInfoFromJsonText(text: string): ResponseInfo {
+export function responseInfoFromJsonText(text: string, captureContent = false): ResponseInfo {
   if (text.length === 0) return {};
   if (text.length > MAX_PARSED_JSON_BYTES) {
     return scanJsonText(text.slice(0, JSON_SCAN_WINDOW_BYTES), text.slice(-JSON_SCAN_WINDOW_BYTES));
   }
   try {
-    return responseInfoFromObject(JSON.parse(text));
+    return responseInfoFromObject(JSON.parse(text), captureContent);
   } catch {
     return scanJsonText(text, text);
   }

@@ -12,3 +12,7 @@ export const MAX_ID_LENGTH = 256;
 export const MAX_PARSED_REQUEST_CHARS = 64 * 1024;
 /** Bytes kept from the end of a streamed response, where finish_reason and usage arrive. */
 export const SSE_TAIL_WINDOW_BYTES = 32 * 1024;
+/** With content capture on, request bodies up to this size are parsed for their messages. */
+export const MAX_CAPTURED_REQUEST_CHARS = 1024 * 1024;
+/** Longest captured message content (each of input and output), in characters. */
+export const MAX_CAPTURED_CONTENT_CHARS = 16 * 1024;

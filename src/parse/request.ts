@@ -1,4 +1,4 @@
-import { MAX_PARSED_REQUEST_CHARS } from './limits';
+import { MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from './limits';
 import type { RequestInfo } from './types';
 import { finiteNumber, isRecord, nonNegativeInteger, shortString } from './values';
 
@@ -8,8 +8,9 @@ import { finiteNumber, isRecord, nonNegativeInteger, shortString } from './value
  * scanned for the top-level scalars, so the application's request is never delayed by a
  * full parse of megabytes it is about to send.
  */
-export function parseRequestBody(text: string): RequestInfo {
-  if (text.length <= MAX_PARSED_REQUEST_CHARS) {
+export function parseRequestBody(text: string, captureContent = false): RequestInfo {
+  // With content capture on, a body up to the capture limit is parsed whole for its messages.
+  if (text.length <= MAX_PARSED_REQUEST_CHARS || (captureContent && text.length <= MAX_CAPTURED_REQUEST_CHARS)) {
     let body: unknown;
     try {
       body = JSON.parse(text);
@@ -19,18 +20,27 @@ export function parseRequestBody(text: string): RequestInfo {
     }
     // Valid JSON that is not an object (an array, a scalar) is not a chat request: scanning
     // it would report the fields of some nested object as the request's.
-    return isRecord(body) ? requestInfoFromObject(body) : { stream: false };
+    return isRecord(body) ? requestInfoFromObject(body, captureContent) : { stream: false };
   }
   return scanRequestText(text);
 }
 
-export function requestInfoFromObject(body: Record<string, unknown>): RequestInfo {
-  return {
+export function requestInfoFromObject(body: Record<string, unknown>, captureContent = false): RequestInfo {
+  const maxTokens = body.max_tokens;
+  const info: RequestInfo = {
     model: shortString(body.model),
-    maxTokens: nonNegativeInteger(body.max_tokens),
+    maxTokens: nonNegativeInteger(maxTokens),
     temperature: finiteNumber(body.temperature),
     stream: body.stream === true,
+    shape: {
+      hasModel: typeof body.model === 'string' && body.model.length > 0,
+      messages: Array.isArray(body.messages) ? 'array' : typeof body.messages === 'string' ? 'string' : body.messages === undefined ? 'missing' : 'other',
+      hasPrompt: typeof body.prompt === 'string',
+      maxTokensValid: maxTokens === undefined || (Number.isInteger(maxTokens) && (maxTokens as number) >= 1),
+    },
   };
+  if (captureContent) info.inputMessages = body.messages ?? body.prompt;
+  return info;
 }
 
 // Keys inside JSON string values are escaped (\"model\"), so these patterns only match

@@ -1,5 +1,6 @@
 import { parseErrorEnvelope } from './errors';
-import type { ResponseInfo } from './types';
+import { MAX_CAPTURED_CONTENT_CHARS } from './limits';
+import type { OutputMessage, ResponseInfo } from './types';
 import { isRecord, nonNegativeInteger, shortString } from './values';
 
 /**
@@ -7,7 +8,7 @@ import { isRecord, nonNegativeInteger, shortString } from './values';
  * error body. The gateway's non-streamed replies carry `request_id` and echo the model
  * both as `model` and as `request.model`; stream chunks carry an OpenAI-style `id`.
  */
-export function responseInfoFromObject(body: unknown): ResponseInfo {
+export function responseInfoFromObject(body: unknown, captureContent = false): ResponseInfo {
   if (!isRecord(body)) return {};
   const request = isRecord(body.request) ? body.request : undefined;
   const nestedError = isRecord(body.error) ? body.error : undefined;
@@ -21,7 +22,26 @@ export function responseInfoFromObject(body: unknown): ResponseInfo {
     inputTokens: usage?.input,
     outputTokens: usage?.output,
     error: isError ? parseErrorEnvelope(body) : undefined,
+    outputMessages: captureContent ? outputMessagesOf(body.choices) : undefined,
   };
+}
+
+/** The assistant messages of a non-streamed completion, for opt-in content capture. */
+function outputMessagesOf(choices: unknown): OutputMessage[] | undefined {
+  if (!Array.isArray(choices)) return undefined;
+  const messages: OutputMessage[] = [];
+  let room = MAX_CAPTURED_CONTENT_CHARS;
+  for (const choice of choices) {
+    if (!isRecord(choice) || !isRecord(choice.message)) continue;
+    const content = typeof choice.message.content === 'string' ? choice.message.content.slice(0, Math.max(0, room)) : '';
+    room -= content.length;
+    messages.push({
+      role: shortString(choice.message.role, 32) ?? 'assistant',
+      content,
+      finishReason: shortString(choice.finish_reason, 64),
+    });
+  }
+  return messages.length > 0 ? messages : undefined;
 }
 
 /** The gateway sends both naming schemes; the Anthropic-style names win when present. */

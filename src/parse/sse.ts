@@ -1,4 +1,4 @@
-import { MAX_SSE_LINE_BYTES, SSE_TAIL_WINDOW_BYTES } from './limits';
+import { MAX_CAPTURED_CONTENT_CHARS, MAX_SSE_LINE_BYTES, SSE_TAIL_WINDOW_BYTES } from './limits';
 import { mergeMissing, responseInfoFromObject, usageTokens } from './response';
 import type { BodyObserver, ResponseInfo } from './types';
 import { isRecord } from './values';
@@ -37,7 +37,16 @@ export class SseEventParser implements BodyObserver {
   done = false;
   events = 0;
 
-  constructor(private readonly firstEventOnly = false) {}
+  private readonly firstEventOnly: boolean;
+  private readonly captureContent: boolean;
+  /** Assembled delta content per choice index, when capturing (bounded in total). */
+  private readonly content = new Map<number, string>();
+  private contentLength = 0;
+
+  constructor(options: { firstEventOnly?: boolean; captureContent?: boolean } = {}) {
+    this.firstEventOnly = options.firstEventOnly ?? false;
+    this.captureContent = options.captureContent ?? false;
+  }
 
   write(chunk: Uint8Array): void {
     if (this.stopped) return;
@@ -60,6 +69,11 @@ export class SseEventParser implements BodyObserver {
     }
     if (this.finishReasons.size > 0) {
       this.info.finishReasons = [...this.finishReasons.entries()].sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+    }
+    if (this.captureContent && this.content.size > 0) {
+      this.info.outputMessages = [...this.content.entries()]
+        .sort((a, b) => a[0] - b[0])
+        .map(([index, content]) => ({ role: 'assistant', content, finishReason: this.finishReasons.get(index) }));
     }
     return this.info;
   }
@@ -144,6 +158,7 @@ export class SseEventParser implements BodyObserver {
     }
     if (USAGE_SET.test(data)) this.lastUsageData = data;
     const interesting =
+      this.captureContent ||
       !this.sawFirstEvent ||
       FINISH_REASON_SET.test(data) ||
       data.includes('"request_id"') ||
@@ -156,7 +171,22 @@ export class SseEventParser implements BodyObserver {
     this.sawFirstEvent = true;
     mergeMissing(this.info, responseInfoFromObject(event));
     this.collectFinishReasons(event.choices);
+    if (this.captureContent) this.collectContent(event.choices);
     if (this.firstEventOnly) this.stopped = true;
+  }
+
+  private collectContent(choices: unknown): void {
+    if (!Array.isArray(choices)) return;
+    choices.forEach((choice, position) => {
+      if (!isRecord(choice) || !isRecord(choice.delta) || typeof choice.delta.content !== 'string') return;
+      const room = MAX_CAPTURED_CONTENT_CHARS - this.contentLength;
+      if (room <= 0) return;
+      const index = typeof choice.index === 'number' ? choice.index : position;
+      if (!this.content.has(index) && this.content.size >= MAX_CHOICES) return;
+      const piece = choice.delta.content.slice(0, room);
+      this.content.set(index, (this.content.get(index) ?? '') + piece);
+      this.contentLength += piece.length;
+    });
   }
 
   private collectFinishReasons(choices: unknown): void {
@@ -187,7 +217,7 @@ function parseJson(text: string): unknown {
  * passes cost more than the application's own reading (see bench/).
  */
 export class SseObserver implements BodyObserver {
-  private readonly head = new SseEventParser(true);
+  private readonly head = new SseEventParser({ firstEventOnly: true });
   private readonly ring = new Uint8Array(SSE_TAIL_WINDOW_BYTES);
   private total = 0;
   /** `data: [DONE]` was seen at the end of the stream. */

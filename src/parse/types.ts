@@ -4,6 +4,18 @@ export interface RequestInfo {
   maxTokens?: number;
   temperature?: number;
   stream: boolean;
+  /** The body's shape, when it was parsed whole: what the guide's common mistakes look at. */
+  shape?: RequestShape;
+  /** `messages` (or `prompt`) as sent, only when message content capture is on. */
+  inputMessages?: unknown;
+}
+
+export interface RequestShape {
+  hasModel: boolean;
+  messages: 'array' | 'string' | 'missing' | 'other';
+  hasPrompt: boolean;
+  /** `max_tokens` is absent, or an integer >= 1. */
+  maxTokensValid: boolean;
 }
 
 /** An error as the gateway (or a proxy in front of it) reported it in a response body. */
@@ -22,6 +34,14 @@ export interface ResponseInfo {
   inputTokens?: number;
   outputTokens?: number;
   error?: GatewayErrorInfo;
+  /** The assistant's output per choice, only when message content capture is on. */
+  outputMessages?: OutputMessage[];
+}
+
+export interface OutputMessage {
+  role: string;
+  content: string;
+  finishReason?: string;
 }
 
 /** A parser fed the decoded response body one chunk at a time, with bounded memory. */

@@ -1,6 +1,7 @@
 import { context as contextApi, type DiagLogger } from '@opentelemetry/api';
 import { ReadableStream as WebReadableStream, type ReadableStreamDefaultReader, type ReadableStreamReadResult } from 'node:stream/web';
 import { isInsideObservedCall, type CallStart, type ConsumedBody, type GatewayCall } from '../call';
+import type { RequestHeaders } from '../diagnostics';
 import { authorityOfUrl, operationOf } from '../gateway';
 import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
@@ -8,6 +9,8 @@ import type { RequestInfo } from '../parse/types';
 /** What the fetch transport needs from the instrumentation. */
 export interface FetchTransportHost {
   readonly diag: DiagLogger;
+  /** Message content capture is on: request bodies are read for their messages too. */
+  readonly captureMessageContent: boolean;
   /** The cheap host check: the region of a gateway authority, else undefined. */
   regionOf(authority: string): string | undefined;
   startCall(start: CallStart): GatewayCall | undefined;
@@ -81,13 +84,13 @@ function observeFetch(
   // A Request's body can only be read from a clone, which is asynchronous; every other
   // body type we understand is read synchronously so the request leaves at once.
   if (body === undefined && input instanceof Request && input.body !== null && input.method !== 'GET') {
-    return requestInfoFromRequest(input, host.diag).then((request) =>
+    return requestInfoFromRequest(input, host).then((request) =>
       send(host, original, thisArg, args, input, init, region, request),
     );
   }
   let request: RequestInfo | undefined;
   try {
-    request = requestInfoFromBody(body);
+    request = requestInfoFromBody(body, host.captureMessageContent);
   } catch (error) {
     host.diag.debug('llm-gateway: could not read the request body', error);
   }
@@ -108,7 +111,14 @@ async function send(
   try {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
-    call = host.startCall({ method, url, region, operation: operationOf(method, url.pathname), request });
+    call = host.startCall({
+      method,
+      url,
+      region,
+      operation: operationOf(method, url.pathname),
+      request,
+      requestHeaders: lazyRequestHeaders(input, init),
+    });
   } catch (error) {
     host.diag.error('llm-gateway: could not start a span for a fetch call', error);
   }
@@ -178,14 +188,7 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
     configurable: true,
     get(this: Response) {
       const observed = observedBodies.get(this);
-      if (observed === undefined) return Reflect.apply(nativeBody, this, []);
-      if (observed.tap === undefined) {
-        observed.tap = tapBody(Reflect.apply(nativeBody, this, []) as ReadableStream<Uint8Array>, observed.call);
-        // From now on the application may hold the stream without the Response.
-        unreadBodies.unregister(this);
-        unreadBodies.register(observed.tap, observed.call);
-      }
-      return observed.tap;
+      return observed === undefined ? Reflect.apply(nativeBody, this, []) : tapOf(this, observed);
     },
   },
   clone: {
@@ -204,14 +207,30 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
   },
 });
 
+/** The tap over a response's native body stream, created once. */
+function tapOf(response: Response, observed: ObservedBody): ReadableStream<Uint8Array> {
+  if (observed.tap === undefined) {
+    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.call);
+    // From now on the application may hold the stream without the Response.
+    unreadBodies.unregister(response);
+    unreadBodies.register(observed.tap, observed.call);
+  }
+  return observed.tap;
+}
+
 type BodyReader = 'arrayBuffer' | 'blob' | 'bytes' | 'formData' | 'json' | 'text';
 
 function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | undefined): PropertyDescriptorMap {
   const native = (Response.prototype as unknown as Record<string, ((this: Response) => Promise<unknown>) | undefined>)[name];
   if (typeof native !== 'function') return {};
   const read = function (this: Response): Promise<unknown> {
-    const result = Reflect.apply(native, this, []) as Promise<unknown>;
     const observed = observedBodies.get(this);
+    if (observed !== undefined && observed.call.isEventStream) {
+      // An event stream read whole still passes through the tap chunk by chunk, so the
+      // first chunk is timed; the native reader then decodes exactly as it would have.
+      return Reflect.apply(native, new Response(tapOf(this, observed), { headers: this.headers }), []) as Promise<unknown>;
+    }
+    const result = Reflect.apply(native, this, []) as Promise<unknown>;
     if (observed !== undefined) {
       const { call } = observed;
       result.then(
@@ -275,18 +294,30 @@ export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall): 
   return tap as unknown as ReadableStream<Uint8Array>;
 }
 
-function requestInfoFromBody(body: unknown): RequestInfo | undefined {
-  if (typeof body === 'string') return parseRequestBody(body);
-  if (body instanceof ArrayBuffer) return parseRequestBody(new TextDecoder().decode(body));
-  if (ArrayBuffer.isView(body)) return parseRequestBody(new TextDecoder().decode(body as Uint8Array));
+function requestInfoFromBody(body: unknown, captureContent: boolean): RequestInfo | undefined {
+  if (typeof body === 'string') return parseRequestBody(body, captureContent);
+  if (body instanceof ArrayBuffer) return parseRequestBody(utf8.decode(body), captureContent);
+  if (ArrayBuffer.isView(body)) return parseRequestBody(utf8.decode(body as Uint8Array), captureContent);
   return undefined;
 }
 
-async function requestInfoFromRequest(request: Request, diag: DiagLogger): Promise<RequestInfo | undefined> {
+const utf8 = new TextDecoder();
+
+async function requestInfoFromRequest(request: Request, host: FetchTransportHost): Promise<RequestInfo | undefined> {
   try {
-    return parseRequestBody(await request.clone().text());
+    return parseRequestBody(await request.clone().text(), host.captureMessageContent);
   } catch (error) {
-    diag.debug('llm-gateway: could not read the Request body', error);
+    host.diag.debug('llm-gateway: could not read the Request body', error);
     return undefined;
   }
+}
+
+/** The headers fetch will send (init.headers replace a Request's), normalised only if asked. */
+function lazyRequestHeaders(input: FetchInput, init: FetchInit): RequestHeaders {
+  let headers: Headers | undefined;
+  const read = () => (headers ??= new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined)));
+  return {
+    names: () => [...read().keys()],
+    get: (name) => read().get(name) ?? undefined,
+  };
 }

@@ -20,7 +20,13 @@ describe('parseRequestBody on small JSON', () => {
     const info = parseRequestBody(
       JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1000, temperature: 0.2, stream: true }),
     );
-    expect(info).toEqual({ model: 'claude-sonnet-4-6', maxTokens: 1000, temperature: 0.2, stream: true });
+    expect(info).toEqual({
+      model: 'claude-sonnet-4-6',
+      maxTokens: 1000,
+      temperature: 0.2,
+      stream: true,
+      shape: { hasModel: true, messages: 'array', hasPrompt: false, maxTokensValid: true },
+    });
   });
 
   it('reports stream false when stream is absent, false or not the boolean true', () => {
@@ -32,7 +38,25 @@ describe('parseRequestBody on small JSON', () => {
 
   it('leaves out fields of the wrong type', () => {
     const info = parseRequestBody(JSON.stringify({ model: 42, max_tokens: '100', temperature: '0.5', stream: true }));
-    expect(info).toEqual({ stream: true });
+    expect(info).toMatchObject({ stream: true, shape: { hasModel: false, messages: 'missing', maxTokensValid: false } });
+    expect(info.model).toBeUndefined();
+    expect(info.maxTokens).toBeUndefined();
+    expect(info.temperature).toBeUndefined();
+  });
+
+  it('describes the shape the guide\'s common mistakes are about', () => {
+    expect(parseRequestBody('{"model":"m","messages":"hi"}').shape?.messages).toBe('string');
+    expect(parseRequestBody('{"model":"m","messages":{}}').shape?.messages).toBe('other');
+    expect(parseRequestBody('{"model":"m","max_tokens":0,"messages":[]}').shape?.maxTokensValid).toBe(false);
+    expect(parseRequestBody('{"model":"m","max_tokens":1.5,"messages":[]}').shape?.maxTokensValid).toBe(false);
+    expect(parseRequestBody('{"model":"","messages":[]}').shape?.hasModel).toBe(false);
+  });
+
+  it('keeps messages only when content capture is on', () => {
+    const body = '{"model":"m","messages":[{"role":"user","content":"secret"}]}';
+    expect(parseRequestBody(body).inputMessages).toBeUndefined();
+    expect(parseRequestBody(body, true).inputMessages).toEqual([{ role: 'user', content: 'secret' }]);
+    expect(parseRequestBody('{"model":"m","prompt":"p"}', true).inputMessages).toBe('p');
   });
 
   it('keeps max_tokens only when it is a non-negative integer', () => {
@@ -52,7 +76,11 @@ describe('parseRequestBody on small JSON', () => {
   });
 
   it('reads a prompt-only body (no messages)', () => {
-    expect(parseRequestBody('{"model":"qwen3.5-4b-32k-fast","prompt":"hi"}')).toEqual({ model: 'qwen3.5-4b-32k-fast', stream: false });
+    expect(parseRequestBody('{"model":"qwen3.5-4b-32k-fast","prompt":"hi"}')).toEqual({
+      model: 'qwen3.5-4b-32k-fast',
+      stream: false,
+      shape: { hasModel: true, messages: 'missing', hasPrompt: true, maxTokensValid: true },
+    });
   });
 });
 

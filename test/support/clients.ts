@@ -1,4 +1,8 @@
 import { AssemblyAI } from 'assemblyai';
+import axios from 'axios';
+import http from 'node:http';
+import https from 'node:https';
+import nodeFetch from 'node-fetch';
 import OpenAI from 'openai';
 
 /** What a client call returned to the application, and the bodies that crossed the wire. */
@@ -107,7 +111,65 @@ export const assemblyaiClient: GatewayClient = {
   },
 };
 
-export const ALL_CLIENTS = [fetchClient, openaiClient, assemblyaiClient];
+/** axios over node:http, streaming with `responseType: 'stream'`; every status resolves. */
+export const axiosClient: GatewayClient = {
+  name: 'axios',
+  canStream: true,
+  async chat(o) {
+    const response = await axios.post(`${o.baseUrl}/v1/chat/completions`, requestBody(o), {
+      headers: { authorization: o.apiKey },
+      responseType: 'stream',
+      validateStatus: () => true,
+    });
+    const text = await readAll(response.data as AsyncIterable<Buffer>);
+    return { ok: response.status < 300, status: response.status, bodies: [text] };
+  },
+};
+
+/** node-fetch v2 (the openai v4 SDK's transport) over node:http. */
+export const nodeFetchClient: GatewayClient = {
+  name: 'node-fetch',
+  canStream: true,
+  async chat(o) {
+    const response = await nodeFetch(`${o.baseUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: o.apiKey, 'content-type': 'application/json' },
+      body: JSON.stringify(requestBody(o)),
+    });
+    const text = await readAll(response.body);
+    return { ok: response.ok, status: response.status, bodies: [text] };
+  },
+};
+
+/** `https.request` as written by hand (node:http for the simulator's http: URL), body in two writes. */
+export const httpsRequestClient: GatewayClient = {
+  name: 'https.request',
+  canStream: true,
+  async chat(o) {
+    const url = new URL(`${o.baseUrl}/v1/chat/completions`);
+    const body = JSON.stringify(requestBody(o));
+    const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const request = (url.protocol === 'https:' ? https : http).request(url, {
+        method: 'POST',
+        headers: { authorization: o.apiKey, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      });
+      request.on('response', resolve).on('error', reject);
+      request.write(body.slice(0, 10));
+      request.end(body.slice(10));
+    });
+    const text = await readAll(response);
+    const status = response.statusCode ?? 0;
+    return { ok: status >= 200 && status < 300, status, bodies: [text] };
+  },
+};
+
+async function readAll(stream: AsyncIterable<Buffer | Uint8Array | string>): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of stream) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : Buffer.from(chunk));
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+export const ALL_CLIENTS = [fetchClient, openaiClient, assemblyaiClient, axiosClient, nodeFetchClient, httpsRequestClient];
 
 /** The request_id a client's response body carried (success, error, or any stream chunk). */
 export function requestIdIn(body: string): string | undefined {

@@ -14,8 +14,9 @@ import {
   type Span,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
+import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { LlmGatewayInstrumentation } from '../../src';
-import type { GatewayHost } from '../../src/config';
+import type { GatewayHost, LlmGatewayInstrumentationConfig } from '../../src/config';
 
 /** Counts spans started and ended, to prove every span ends exactly once. */
 export class LifecycleCounter implements SpanProcessor {
@@ -54,6 +55,7 @@ export interface TestTelemetry {
   spans(): ReadableSpan[];
   lifecycle: LifecycleCounter;
   metrics(): Promise<ResourceMetrics>;
+  logs(): ReadableLogRecord[];
   reset(): void;
   /** Waits until `count` gateway spans were exported (spans end when bodies end, asynchronously). */
   waitForSpans(count: number, timeoutMs?: number): Promise<ReadableSpan[]>;
@@ -61,7 +63,7 @@ export interface TestTelemetry {
 
 let contextManagerSet = false;
 
-export function setupTelemetry(hosts: GatewayHost[] = []): TestTelemetry {
+export function setupTelemetry(hosts: GatewayHost[] = [], config: Omit<LlmGatewayInstrumentationConfig, 'hosts'> = {}): TestTelemetry {
   if (!contextManagerSet) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     contextManagerSet = true;
@@ -71,7 +73,10 @@ export function setupTelemetry(hosts: GatewayHost[] = []): TestTelemetry {
   const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter }), lifecycle] });
   const reader = new OnDemandReader({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
   const meterProvider = new MeterProvider({ readers: [reader] });
-  const instrumentation = new LlmGatewayInstrumentation({ enabled: false, hosts });
+  const logExporter = new InMemoryLogRecordExporter();
+  const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
+  const instrumentation = new LlmGatewayInstrumentation({ ...config, enabled: false, hosts });
+  instrumentation.setLoggerProvider(loggerProvider);
   instrumentation.setTracerProvider(tracerProvider);
   instrumentation.setMeterProvider(meterProvider);
   instrumentation.enable();
@@ -83,8 +88,10 @@ export function setupTelemetry(hosts: GatewayHost[] = []): TestTelemetry {
       const { resourceMetrics } = await reader.collect();
       return resourceMetrics;
     },
+    logs: () => logExporter.getFinishedLogRecords(),
     reset: () => {
       exporter.reset();
+      logExporter.reset();
       lifecycle.started = 0;
       lifecycle.ended = 0;
     },

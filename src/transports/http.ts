@@ -1,0 +1,541 @@
+import { context as contextApi, type Context, type DiagLogger } from '@opentelemetry/api';
+import * as diagnosticsChannel from 'node:diagnostics_channel';
+import { errorMonitor } from 'node:events';
+import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:http';
+import type { Transform } from 'node:stream';
+import * as zlib from 'node:zlib';
+import { isInsideObservedCall, type CallStart, type GatewayCall } from '../call';
+import { authorityOfUrl, operationOf } from '../gateway';
+import type { RequestHeaders } from '../diagnostics';
+import { JSON_SCAN_WINDOW_BYTES, MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
+import { parseRequestBody } from '../parse/request';
+import type { RequestInfo } from '../parse/types';
+import { EntryPointWrappers } from './http-entry-points';
+
+export { noteHttpModuleLoaded } from './http-entry-points';
+
+/** What the http transport needs from the instrumentation. */
+export interface HttpTransportHost {
+  readonly diag: DiagLogger;
+  /** Parse request messages too (content capture is on). */
+  readonly captureMessageContent: boolean;
+  /** The cheap host check: the region of a gateway authority, else undefined. */
+  regionOf(authority: string): string | undefined;
+  startCall(start: CallStart): GatewayCall | undefined;
+}
+
+// Published in the ClientRequest constructor (Node >= 22.12, so on every supported Node),
+// before any write, in the caller's context.
+const REQUEST_CREATED = 'http.client.request.created';
+// Published once the response head is parsed, before `'response'` is emitted and before the
+// first body chunk is pushed.
+const RESPONSE_FINISH = 'http.client.response.finish';
+
+const observedRequests = new WeakMap<ClientRequest, ObservedRequest>();
+
+/**
+ * Ends a call whose response is dropped unread. The request is registered: it and its
+ * response reference each other (`req.res`, `res.req`), so it lives as long as either is used.
+ */
+const unreadRequests = new FinalizationRegistry<GatewayCall>((call) => call.abandon('unread'));
+
+/**
+ * Observes gateway calls made with node:http and node:https (axios, node-fetch v2, the openai
+ * v4 SDK, `https.request`) through diagnostics channels: the request body through the
+ * request's own write/end, the response body through its push(), never consuming either.
+ * Returns the function that undoes it.
+ */
+export function installHttpTransport(host: HttpTransportHost): () => void {
+  let pendingEntryCall: PendingEntryCall | undefined;
+  let warnedAboutNesting = false;
+
+  const onRequestCreated = (message: unknown): void => {
+    const request = (message as { request: ClientRequest }).request;
+    const entry = pendingEntryCall;
+    if (entry !== undefined) {
+      pendingEntryCall = undefined;
+      entry.adopt(request);
+      observeRequest(host, request, entry.region, entry.call);
+      return;
+    }
+    const region = host.regionOf(authorityOfRequest(request));
+    if (region === undefined || isInsideObservedCall()) return;
+    if (entryPoints.keepOnTop() && !warnedAboutNesting) {
+      warnedAboutNesting = true;
+      host.diag.warn(
+        'llm-gateway: node:http was wrapped by another instrumentation after this one was enabled; ' +
+          'wrapped it again so that gateway calls are the parents of its HTTP spans. Calls made before ' +
+          'this one may have their GenAI span under the HTTP span. Register this instrumentation last to avoid it.',
+      );
+    }
+    observeRequest(host, request, region, undefined);
+  };
+
+  const onResponseFinish = (message: unknown): void => {
+    const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
+    observedRequests.get(request)?.responseArrived(response);
+  };
+
+  /** Starts a call before the wrapped entry point runs, so spans started inside are its children. */
+  const runEntryCall = (args: ArrayLike<unknown>, defaultProtocol: string, send: () => unknown): unknown => {
+    const target = entryTargetOf(args, defaultProtocol);
+    const region = target === undefined ? undefined : host.regionOf(target.authority);
+    if (target === undefined || region === undefined || isInsideObservedCall()) return send();
+    const created: { request?: ClientRequest } = {};
+    let call: GatewayCall | undefined;
+    try {
+      const { url, method } = target.describe();
+      call = host.startCall({
+        method,
+        url,
+        region,
+        operation: operationOf(method, url.pathname),
+        // Written after the request is created: the call learns it at end().
+        request: undefined,
+        requestHeaders: headersOf(created),
+      });
+    } catch (error) {
+      host.diag.error('llm-gateway: could not start a span for a node:http call', error);
+    }
+    if (call === undefined) return send();
+    const entry: PendingEntryCall = { call, region, adopt: (request) => (created.request = request) };
+    pendingEntryCall = entry;
+    try {
+      return contextApi.with(call.context, send);
+    } catch (error) {
+      call.fail(error);
+      throw error;
+    } finally {
+      if (pendingEntryCall === entry) {
+        // Something under us returned without creating a ClientRequest (a mock, an interceptor).
+        pendingEntryCall = undefined;
+        host.diag.debug('llm-gateway: a node:http entry point created no ClientRequest; ending its span');
+        call.cancel();
+      }
+    }
+  };
+
+  const entryPoints = new EntryPointWrappers(runEntryCall);
+  diagnosticsChannel.subscribe(REQUEST_CREATED, onRequestCreated);
+  diagnosticsChannel.subscribe(RESPONSE_FINISH, onResponseFinish);
+  entryPoints.keepOnTop();
+
+  return () => {
+    diagnosticsChannel.unsubscribe(REQUEST_CREATED, onRequestCreated);
+    diagnosticsChannel.unsubscribe(RESPONSE_FINISH, onResponseFinish);
+    entryPoints.uninstall();
+  };
+}
+
+/** A call started by an entry-point wrapper, waiting for its ClientRequest to be created. */
+interface PendingEntryCall {
+  call: GatewayCall;
+  region: string;
+  adopt(request: ClientRequest): void;
+}
+
+function observeRequest(host: HttpTransportHost, request: ClientRequest, region: string, call: GatewayCall | undefined): void {
+  try {
+    observedRequests.set(request, new ObservedRequest(host, request, region, call));
+  } catch (error) {
+    host.diag.error('llm-gateway: could not observe a node:http request', error);
+    call?.bodyEnd();
+  }
+}
+
+/**
+ * One gateway request and its response. Everything it attaches (instance methods, listeners,
+ * errorMonitor rather than 'error') leaves the application's view of the streams unchanged:
+ * no flowing-mode switch, no swallowed error, no listener that Node's own logic counts.
+ */
+class ObservedRequest {
+  private readonly requestBody: RequestBodySample;
+  /** The context the request was created in: the parent of a call started later, at end(). */
+  private readonly parent: Context = contextApi.active();
+  private startAttempted = false;
+  private response: IncomingMessage | undefined;
+  private decoder: SideDecoder | undefined;
+  private responseEnded = false;
+  private timedOut = false;
+  private abortedByApplication = false;
+  private cancelledByApplication = false;
+
+  constructor(
+    private readonly host: HttpTransportHost,
+    private readonly request: ClientRequest,
+    private readonly region: string,
+    private call: GatewayCall | undefined,
+  ) {
+    this.requestBody = new RequestBodySample(host.captureMessageContent);
+    if (call !== undefined) {
+      this.startAttempted = true;
+      unreadRequests.register(request, call);
+    }
+    const observed = this;
+    wrapInstanceMethod(request, 'write', (write) =>
+      function (this: ClientRequest, chunk: unknown, encoding?: unknown) {
+        observed.requestBody.add(chunk, encoding);
+        return Reflect.apply(write, this, arguments);
+      },
+    );
+    wrapInstanceMethod(request, 'end', (end) =>
+      function (this: ClientRequest, chunk?: unknown, encoding?: unknown) {
+        if (typeof chunk !== 'function') observed.requestBody.add(chunk, encoding);
+        observed.requestComplete();
+        return Reflect.apply(end, this, arguments);
+      },
+    );
+    // destroy() without an error (or with an AbortError, as Node passes for a signal) is the
+    // application giving up: the socket errors that follow are its consequence, not the cause.
+    wrapInstanceMethod(request, 'destroy', (destroy) =>
+      function (this: ClientRequest, error?: unknown) {
+        if (error == null || isAbortError(error)) observed.abortedByApplication = true;
+        return Reflect.apply(destroy, this, arguments);
+      },
+    );
+    request.on(errorMonitor, (error) => this.failed(error));
+    request.on('timeout', () => {
+      this.timedOut = true;
+    });
+    request.on('close', () => {
+      // After a response, the response's own events tell how the call ended.
+      if (this.response === undefined) this.failed(undefined);
+    });
+  }
+
+  /** end() was called: the request body is known. */
+  private requestComplete(): void {
+    if (this.call !== undefined) {
+      const request = this.requestBody.requestInfo();
+      if (request !== undefined) this.call.requestBody(request);
+      return;
+    }
+    this.ensureCall();
+  }
+
+  /** The response head was parsed; no body chunk has been pushed yet. */
+  responseArrived(response: IncomingMessage): void {
+    this.response = response;
+    const call = this.ensureCall();
+    if (call === undefined) return;
+    call.responseHead(response.statusCode ?? 0, (name) => headerValue(response.headers[name]));
+    const encoding = headerValue(response.headers['content-encoding'])?.trim().toLowerCase();
+    if (encoding && encoding !== 'identity') {
+      // An encoding we cannot decode: the span still gets everything but the body's content.
+      this.decoder = SideDecoder.for(encoding, (chunk) => call.bodyChunk(chunk), this.host.diag);
+    }
+    const observed = this;
+    // The parser hands every body slice to push() (and null at the end): wrapping it sees the
+    // body as it arrives without a 'data' listener, so the flowing mode stays the application's.
+    wrapInstanceMethod(response, 'push', (push) =>
+      function (this: IncomingMessage, chunk: unknown) {
+        observed.bodyArrived(chunk, encoding);
+        return Reflect.apply(push, this, arguments);
+      },
+    );
+    wrapInstanceMethod(response, 'destroy', (destroy) =>
+      function (this: IncomingMessage, error?: unknown) {
+        if (error == null) observed.cancelledByApplication = true;
+        return Reflect.apply(destroy, this, arguments);
+      },
+    );
+    response.on('end', () => this.responseEnd(call));
+    response.on(errorMonitor, (error) => this.failed(error));
+    response.on('close', () => this.responseClosed(call));
+  }
+
+  private bodyArrived(chunk: unknown, encoding: string | undefined): void {
+    if (chunk === null) {
+      this.decoder?.end();
+      return;
+    }
+    const call = this.call;
+    if (call === undefined || call.isEnded || !(chunk instanceof Uint8Array)) return;
+    if (this.decoder !== undefined) this.decoder.write(chunk);
+    else if (!encoding || encoding === 'identity') call.bodyChunk(chunk);
+  }
+
+  /** The application read the whole body. */
+  private responseEnd(call: GatewayCall): void {
+    this.responseEnded = true;
+    if (this.decoder !== undefined) this.decoder.whenDone(() => call.bodyEnd());
+    else call.bodyEnd();
+  }
+
+  private responseClosed(call: GatewayCall): void {
+    if (this.responseEnded) return;
+    this.decoder?.destroy();
+    if (this.cancelledByApplication && !this.abortedByApplication) call.cancel();
+    else this.failed(undefined);
+  }
+
+  private failed(error: unknown): void {
+    const call = this.ensureCall();
+    if (call === undefined || call.isEnded) return;
+    this.decoder?.destroy();
+    call.fail(this.failureCause(error));
+  }
+
+  /** Names the cause as the application would: its timeout, its abort, else what the socket said. */
+  private failureCause(error: unknown): unknown {
+    const message = error instanceof Error ? error.message : undefined;
+    if (this.timedOut) return namedError('TimeoutError', message ?? 'the request timed out');
+    if (this.abortedByApplication && !isAbortError(error)) return namedError('AbortError', message ?? 'the request was aborted');
+    if (error !== undefined) return error;
+    return Object.assign(new Error('the connection closed before the response was complete'), { code: 'ECONNRESET' });
+  }
+
+  /** The call, started now (in the request's creation context) if the body path has not yet. */
+  private ensureCall(): GatewayCall | undefined {
+    if (this.startAttempted) return this.call;
+    this.startAttempted = true;
+    try {
+      const request = this.request;
+      const url = urlOfRequest(request);
+      const method = request.method;
+      const start: CallStart = {
+        method,
+        url,
+        region: this.region,
+        operation: operationOf(method, url.pathname),
+        request: this.requestBody.requestInfo(),
+        requestHeaders: headersOf({ request }),
+      };
+      this.call = contextApi.with(this.parent, () => this.host.startCall(start));
+      if (this.call !== undefined) unreadRequests.register(request, this.call);
+    } catch (error) {
+      this.host.diag.error('llm-gateway: could not start a span for a node:http call', error);
+    }
+    return this.call;
+  }
+}
+
+/**
+ * The first and last bytes of a request body, copied: a body that fits the head is parsed
+ * whole, as fetch's would be; a larger one (a long transcript) is scanned at both ends.
+ */
+class RequestBodySample {
+  private head: Buffer[] = [];
+  private headBytes = 0;
+  private tail: Buffer | undefined;
+  private readonly headLimit: number;
+
+  constructor(private readonly captureMessageContent: boolean) {
+    this.headLimit = captureMessageContent ? MAX_CAPTURED_REQUEST_CHARS : MAX_PARSED_REQUEST_CHARS;
+  }
+
+  add(chunk: unknown, encoding: unknown): void {
+    if (chunk === undefined || chunk === null) return;
+    let bytes: Uint8Array;
+    if (typeof chunk === 'string') {
+      bytes = Buffer.from(chunk, typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8');
+    } else if (chunk instanceof Uint8Array) {
+      bytes = chunk;
+    } else {
+      return;
+    }
+    const roomInHead = this.headLimit - this.headBytes;
+    if (roomInHead > 0) {
+      const part = bytes.subarray(0, roomInHead);
+      this.head.push(Buffer.from(part));
+      this.headBytes += part.byteLength;
+      bytes = bytes.subarray(part.byteLength);
+    }
+    if (bytes.byteLength === 0) return;
+    const kept = this.tail === undefined ? Buffer.from(bytes) : Buffer.concat([this.tail, bytes]);
+    this.tail = kept.byteLength > JSON_SCAN_WINDOW_BYTES ? Buffer.from(kept.subarray(kept.byteLength - JSON_SCAN_WINDOW_BYTES)) : kept;
+  }
+
+  requestInfo(): RequestInfo | undefined {
+    if (this.headBytes === 0) return undefined;
+    const parts = this.tail === undefined ? this.head : [...this.head, this.tail];
+    return parseRequestBody(Buffer.concat(parts).toString('utf8'), this.captureMessageContent);
+  }
+}
+
+/**
+ * Decodes a compressed response body beside the application's stream, never in its path.
+ * Memory is bounded by zlib's own buffers; a decoding error only stops the observation.
+ */
+class SideDecoder {
+  private done = false;
+  private onDone: (() => void) | undefined;
+
+  static for(encoding: string, onChunk: (chunk: Uint8Array) => void, diag: DiagLogger): SideDecoder | undefined {
+    const stream = createDecompressor(encoding);
+    if (stream === undefined) {
+      diag.debug(`llm-gateway: response content-encoding ${encoding} is not decoded; its body is not observed`);
+      return undefined;
+    }
+    return new SideDecoder(stream, onChunk, diag);
+  }
+
+  private constructor(private readonly stream: Transform, onChunk: (chunk: Uint8Array) => void, diag: DiagLogger) {
+    stream.on('data', onChunk);
+    stream.on('end', () => this.finish());
+    stream.on('error', (error) => {
+      diag.debug('llm-gateway: could not decode a response body; observed what was decoded', error);
+      this.finish();
+    });
+  }
+
+  write(chunk: Uint8Array): void {
+    if (!this.done) this.stream.write(chunk);
+  }
+
+  /** The last raw chunk was written. */
+  end(): void {
+    if (!this.done) this.stream.end();
+  }
+
+  destroy(): void {
+    if (this.done) return;
+    this.stream.destroy();
+    this.finish();
+  }
+
+  /** Runs `callback` once every decoded byte has been handed over (or decoding stopped). */
+  whenDone(callback: () => void): void {
+    if (this.done) callback();
+    else this.onDone = callback;
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    const callback = this.onDone;
+    this.onDone = undefined;
+    callback?.();
+  }
+}
+
+function createDecompressor(encoding: string): Transform | undefined {
+  // Flushing what is there at the end (as clients do) decodes a body cut short without an error.
+  switch (encoding) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    case 'deflate':
+      return zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
+    case 'br':
+      return zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
+    case 'zstd': {
+      const createZstd = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
+      return createZstd?.();
+    }
+    default:
+      return undefined;
+  }
+}
+
+/** `host[:port]` as the request addresses it (the Host header), lower case. */
+function authorityOfRequest(request: ClientRequest): string {
+  const host = request.getHeader('host');
+  return (typeof host === 'string' ? host : request.host).toLowerCase();
+}
+
+function urlOfRequest(request: ClientRequest): URL {
+  // Through a forward proxy the path is the absolute URL, which then wins over the base.
+  return new URL(request.path, `${request.protocol}//${authorityOfRequest(request)}`);
+}
+
+interface EntryTarget {
+  /** `host[:port]`, lower case: what the host check needs. */
+  authority: string;
+  /** The full URL and method; only worked out for a gateway call. */
+  describe(): { url: URL; method: string };
+}
+
+interface RequestOptionsLike {
+  protocol?: unknown;
+  hostname?: unknown;
+  host?: unknown;
+  port?: unknown;
+  path?: unknown;
+  method?: unknown;
+}
+
+/**
+ * Where `http.request(url?, options?, callback?)` will send a request, merging the arguments as
+ * Node does (options override the URL's parts). A URL string alone is scanned, not parsed, so
+ * a request to another host pays a string scan.
+ */
+function entryTargetOf(args: ArrayLike<unknown>, defaultProtocol: string): EntryTarget | undefined {
+  const first = args[0];
+  const input = typeof first === 'string' || first instanceof URL ? first : undefined;
+  const options = asOptions(input === undefined ? first : args[1]);
+  const hostname = nonEmptyString(options?.hostname) ?? nonEmptyString(options?.host);
+  const port = typeof options?.port === 'number' ? String(options.port) : nonEmptyString(options?.port);
+  let parsed: URL | undefined;
+  const inputUrl = (): URL | undefined => {
+    if (parsed === undefined && input !== undefined) parsed = input instanceof URL ? input : new URL(input);
+    return parsed;
+  };
+  let authority: string | undefined;
+  try {
+    if (input !== undefined && hostname === undefined && port === undefined) {
+      authority = input instanceof URL ? input.host : authorityOfUrl(input);
+    } else {
+      const url = hostname === undefined || port === undefined ? inputUrl() : undefined;
+      authority = formatAuthority(hostname ?? url?.hostname ?? 'localhost', port ?? url?.port);
+    }
+  } catch {
+    return undefined; // an invalid URL: Node throws its own error for it
+  }
+  if (authority === undefined) return undefined;
+  const lowerCaseAuthority = authority.toLowerCase();
+  return {
+    authority: lowerCaseAuthority,
+    describe() {
+      const url = inputUrl();
+      const protocol = nonEmptyString(options?.protocol) ?? url?.protocol ?? defaultProtocol;
+      const path = nonEmptyString(options?.path) ?? (url ? url.pathname + url.search : '/');
+      const method = (nonEmptyString(options?.method) ?? 'GET').toUpperCase();
+      return { url: new URL(path, `${protocol}//${lowerCaseAuthority}`), method };
+    },
+  };
+}
+
+function asOptions(value: unknown): RequestOptionsLike | undefined {
+  return typeof value === 'object' && value !== null && !(value instanceof URL) ? (value as RequestOptionsLike) : undefined;
+}
+
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function formatAuthority(hostname: string, port: string | undefined): string {
+  // An IPv6 literal from `options.hostname` has no brackets; a URL's hostname has them.
+  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
+  return port ? `${host}:${port}` : host;
+}
+
+/** The request's headers, read only when diagnostics ask (and only once it exists). */
+function headersOf(holder: { request?: ClientRequest }): RequestHeaders {
+  return {
+    names: () => holder.request?.getHeaderNames() ?? [],
+    get: (name) => headerValue(holder.request?.getHeader(name)),
+  };
+}
+
+function headerValue(value: OutgoingHttpHeader | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+function isAbortError(error: unknown): boolean {
+  return (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+function namedError(name: 'AbortError' | 'TimeoutError', message: string): Error {
+  const error = new Error(message);
+  error.name = name;
+  return error;
+}
+
+/** Replaces a method on one object (not its prototype), calling the one it shadows. */
+function wrapInstanceMethod<T extends object>(target: T, name: string, wrap: (original: Function) => Function): void {
+  const original = (target as Record<string, unknown>)[name];
+  if (typeof original !== 'function') return;
+  Object.defineProperty(target, name, { configurable: true, writable: true, value: wrap(original) });
+}
