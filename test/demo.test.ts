@@ -134,6 +134,10 @@ function expectEveryScriptedCall(stdout: string): Map<string, Row[]> {
   expect(upstream!.requestId).toMatch(SEED_REQUEST_ID);
 
   expect(stdout).toContain('12: ok 8, rate_limited 2, unauthorized 1, upstream_unavailable 1');
+  // The troubleshooting-guide diagnostics: on the calls that made the mistakes, and counted.
+  expect(stdout).toMatch(/! auth\.header_misspelled: Header "authorisation"/);
+  expect(stdout).toMatch(/! ratelimit\.exceeded: Rate limited on model "gemini-2\.5-flash"/);
+  expect(stdout).toMatch(/diagnostics \(span events\) +6: auth\.bearer_prefix 2, auth\.header_misspelled 1, gateway\.server_error 1, ratelimit\.exceeded 2/);
   expect(stdout).not.toContain('spans recorded');
   return steps;
 }

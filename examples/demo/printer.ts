@@ -135,7 +135,31 @@ export function spanLines(span: ReadableSpan, style: Style): string[] {
     const details = [shown && `"${shown}"`, retryAfter && `retry after ${retryAfter} s`].filter(Boolean).join(', ');
     if (details) lines.push(style.dim(`     -> ${details}`));
   }
+  for (const d of diagnosticsOf(span)) {
+    const message = d.message.length > 110 ? `${d.message.slice(0, 107)}...` : d.message;
+    lines.push(`     ${d.severity === 'warning' ? '?' : '!'} ${style.bold(d.id)}: ${style.dim(message)}`);
+  }
   return lines;
+}
+
+/** The troubleshooting-guide diagnostics the instrumentation put on a span as events. */
+export function diagnosticsOf(span: ReadableSpan): { id: string; severity: string; message: string }[] {
+  return span.events
+    .filter((e) => e.name === semconv.EVENT_ASSEMBLYAI_DIAGNOSTIC)
+    .map((e) => ({
+      id: String(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID] ?? '?'),
+      severity: String(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY] ?? 'error'),
+      message: String(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE] ?? ''),
+    }));
+}
+
+/** How many diagnostic events the session produced, by id. */
+export function diagnosticTotalLine(spans: ReadableSpan[], style: Style): string {
+  const counts = new Map<string, number>();
+  for (const span of spans) for (const d of diagnosticsOf(span)) counts.set(d.id, (counts.get(d.id) ?? 0) + 1);
+  const total = [...counts.values()].reduce((a, b) => a + b, 0);
+  const byId = [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([id, n]) => `${id} ${n}`).join(', ');
+  return labelled('diagnostics (span events)', `${total}${byId ? `: ${byId}` : ''}`, style);
 }
 
 // --- Metric totals ------------------------------------------------------------------------

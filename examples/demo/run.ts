@@ -18,7 +18,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { GatewayHost } from '../../src';
 import { startSimulatedGateway, type SimulatedGateway } from '../simulated-gateway/server';
-import { metricTotalLines, spanLines, stepHeading, styleFor, tableHeader, type Style } from './printer';
+import { diagnosticTotalLine, metricTotalLines, spanLines, stepHeading, styleFor, tableHeader, type Style } from './printer';
 import { demoSession, type DemoGateways } from './session';
 import { startDemoTelemetry, type DemoTelemetry } from './telemetry';
 
@@ -103,7 +103,7 @@ async function runSession(telemetry: DemoTelemetry, session: ReturnType<typeof d
       write(style.red(`   ${calls} calls made, ${spans.length} spans recorded: is the gateway host among the instrumentation's hosts?`));
     }
   }
-  write(['', ...metricTotalLines(await telemetry.collectMetrics(), style)]);
+  write(['', ...metricTotalLines(await telemetry.collectMetrics(), style), diagnosticTotalLine(telemetry.spans(), style)]);
 }
 
 async function main(): Promise<void> {
