@@ -72,8 +72,6 @@ export const METRIC_ASSEMBLYAI_RATELIMIT_LIMIT = 'assemblyai.ratelimit.limit';
 export const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
 /** Bucket boundaries the GenAI semconv advises for gen_ai.client.token.usage. */
 export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
-/** Time-to-first-chunk buckets (s), as semconv advises for gen_ai.server.time_to_first_token. */
-export const TIME_TO_FIRST_CHUNK_BUCKETS = [0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0];
 
 // --- Metrics: latest experimental GenAI names (experimental) ---
 // Emitted for inference operations only when OTEL_SEMCONV_STABILITY_OPT_IN lists
