@@ -49,7 +49,13 @@ export function installFetchTransport(host: FetchTransportHost): () => void {
     if (!active) return Reflect.apply(original, this, arguments);
     const region = regionOfInput(host, input);
     if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
-    return observeFetch(host, original, this, arguments, input, init, region);
+    try {
+      return observeFetch(host, original, this, arguments, input, init, region);
+    } catch (error) {
+      // Only synchronous work before the request left can throw here: send it unobserved.
+      host.diag.error('llm-gateway: could not observe a fetch call', error);
+      return Reflect.apply(original, this, arguments);
+    }
   };
   Object.defineProperty(instrumentedFetch, WRAPPED_FETCH, { value: original });
   globalThis.fetch = instrumentedFetch as Fetch;
