@@ -28,4 +28,7 @@ for (const entry of ['index']) {
   ];
   writeFileSync(join(root, `dist/esm/${entry}.mjs`), lines.join('\n'));
 }
+// `--import .../register` runs the CommonJS entry, so the SDK and the instrumentation it
+// starts are the same copies a `require` of the package gets. (Not required here: it starts the SDK.)
+writeFileSync(join(root, 'dist/esm/register.mjs'), "import '../cjs/register.js';\n");
 console.log('built dist/cjs and dist/esm');

@@ -14,6 +14,8 @@ export interface FetchTransportHost {
   /** The cheap host check: the region of a gateway authority, else undefined. */
   regionOf(authority: string): string | undefined;
   startCall(start: CallStart): GatewayCall | undefined;
+  /** Set once the wrapped fetch turned out not to be Node's own: its calls pass through. */
+  foreignFetch?: boolean;
 }
 
 type Fetch = typeof globalThis.fetch;
@@ -46,7 +48,7 @@ export function installFetchTransport(host: FetchTransportHost): () => void {
   let active = true;
 
   const instrumentedFetch = function fetch(this: unknown, input: FetchInput, init?: FetchInit): Promise<Response> {
-    if (!active) return Reflect.apply(original, this, arguments);
+    if (!active || host.foreignFetch) return Reflect.apply(original, this, arguments);
     const region = regionOfInput(host, input);
     if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
     try {
@@ -143,6 +145,15 @@ async function send(
 function observeResponse(host: FetchTransportHost, response: Response, call: GatewayCall): Response {
   try {
     call.responseHead(response.status, (name) => response.headers.get(name));
+    if (Object.getPrototypeOf(response) !== Response.prototype) {
+      // A global fetch replaced by a polyfill (node-fetch) returns its own Response class,
+      // whose body cannot be observed from here. Its requests go through node:http, where
+      // the http transport sees them whole: let it, from the next call on.
+      host.diag.debug('llm-gateway: globalThis.fetch does not return Node Responses; leaving its calls to the http transport');
+      host.foreignFetch = true;
+      call.bodyEnd();
+      return response;
+    }
     if (response.body === null || NULL_BODY_STATUSES.has(response.status)) {
       call.bodyEnd();
       return response;
@@ -159,7 +170,14 @@ function observeResponse(host: FetchTransportHost, response: Response, call: Gat
 /** Per observed Response: its call, and the tap handed out as `body`, once asked for. */
 interface ObservedBody {
   readonly call: GatewayCall;
+  /** Shared by a response and its clones, which carry the same bytes. */
+  readonly progress: BodyProgress;
   tap: ReadableStream<Uint8Array> | undefined;
+}
+
+/** How many body bytes the call was handed, from whichever copy of the body is read furthest. */
+interface BodyProgress {
+  fed: number;
 }
 const observedBodies = new WeakMap<Response, ObservedBody>();
 
@@ -169,8 +187,8 @@ const observedBodies = new WeakMap<Response, ObservedBody>();
  * Response.prototype and shadows the ways to read a body. One prototype change per response
  * is far cheaper than defining properties on each one.
  */
-function observeBody(response: Response, call: GatewayCall): void {
-  observedBodies.set(response, { call, tap: undefined });
+function observeBody(response: Response, call: GatewayCall, progress: BodyProgress = { fed: 0 }): void {
+  observedBodies.set(response, { call, progress, tap: undefined });
   Object.setPrototypeOf(response, observedResponsePrototype);
 }
 
@@ -206,7 +224,7 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
       if (observed !== undefined) {
         // clone() tees the native stream: a tap not yet read would sit on a locked stream.
         observed.tap = undefined;
-        observeBody(copy, observed.call);
+        observeBody(copy, observed.call, observed.progress);
       }
       return copy;
     },
@@ -216,7 +234,7 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
 /** The tap over a response's native body stream, created once. */
 function tapOf(response: Response, observed: ObservedBody): ReadableStream<Uint8Array> {
   if (observed.tap === undefined) {
-    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.call);
+    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.call, observed.progress);
     // From now on the application may hold the stream without the Response.
     unreadBodies.unregister(response);
     unreadBodies.register(observed.tap, observed.call);
@@ -265,9 +283,10 @@ function isSyntaxError(error: unknown): boolean {
  * reach the application at the same pace. A byte stream, like fetch's own body, so BYOB
  * readers keep working. No tee()/clone(): an unread branch would buffer without bound.
  */
-export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall): ReadableStream<Uint8Array> {
+export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall, progress: BodyProgress = { fed: 0 }): ReadableStream<Uint8Array> {
   // Locked at the first read, not before: taking `body` alone must not make json() fail.
   let sourceReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let offset = 0;
   const reader = () => (sourceReader ??= source.getReader());
   // node:stream/web's ReadableStream is the global one; its typings know byte streams.
   const tap = new WebReadableStream({
@@ -289,8 +308,16 @@ export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall): 
         return;
       }
       // Observe before enqueue: a byte stream transfers (detaches) the chunk's buffer.
-      call.bodyChunk(result.value);
-      controller.enqueue(result.value);
+      // A response and its clones each pass every byte: the call is handed each byte once,
+      // in order, or the parsers would see two interleaved copies of one stream.
+      const chunk = result.value;
+      const end = offset + chunk.byteLength;
+      if (end > progress.fed) {
+        call.bodyChunk(progress.fed > offset ? chunk.subarray(progress.fed - offset) : chunk);
+        progress.fed = end;
+      }
+      offset = end;
+      controller.enqueue(chunk);
     },
     cancel(reason) {
       call.cancel();

@@ -1,5 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
+import { authorityOfUrl } from '../gateway';
 
 /**
  * Keeps our wrapper the outermost one on `http.request`, `http.get`, `https.request` and
@@ -14,8 +15,8 @@ import https from 'node:https';
 type EntryName = 'request' | 'get';
 const ENTRY_NAMES: readonly EntryName[] = ['request', 'get'];
 
-/** Runs `send` (the wrapped function) for a call made through an entry point. */
-export type EntryCallRunner = (args: ArrayLike<unknown>, defaultProtocol: string, send: () => unknown) => unknown;
+/** Runs `send` (the wrapped function) for a call made through an entry point to `target`. */
+export type EntryCallRunner = (target: EntryTarget | undefined, send: () => unknown) => unknown;
 
 interface WrapperState {
   active: boolean;
@@ -96,7 +97,7 @@ export class EntryPointWrappers {
       const thisArg = this;
       const args = arguments;
       if (!state.active) return Reflect.apply(inner, thisArg, args);
-      return runEntryCall(args, defaultProtocol, () => Reflect.apply(inner, thisArg, args));
+      return runEntryCall(entryTargetOf(args, defaultProtocol), () => Reflect.apply(inner, thisArg, args));
     };
     Object.defineProperty(wrapper, ENTRY_WRAPPER, { value: state });
     // Lets shimmer-style tools see through us to what we wrapped.
@@ -105,6 +106,77 @@ export class EntryPointWrappers {
     defineMethod(target, name, wrapper);
     this.installed.push({ target, name, wrapper, inner, state });
   }
+}
+
+export interface EntryTarget {
+  /** `host[:port]`, lower case: what the host check needs. */
+  authority: string;
+  /** The full URL and method; only worked out for a gateway call. */
+  describe(): { url: URL; method: string };
+}
+
+interface RequestOptionsLike {
+  protocol?: unknown;
+  hostname?: unknown;
+  host?: unknown;
+  port?: unknown;
+  path?: unknown;
+  method?: unknown;
+}
+
+/**
+ * Where `http.request(url?, options?, callback?)` will send a request, merging the arguments as
+ * Node does (options override the URL's parts). A URL string alone is scanned, not parsed, so
+ * a request to another host pays a string scan.
+ */
+function entryTargetOf(args: ArrayLike<unknown>, defaultProtocol: string): EntryTarget | undefined {
+  const first = args[0];
+  const input = typeof first === 'string' || first instanceof URL ? first : undefined;
+  const options = asOptions(input === undefined ? first : args[1]);
+  const hostname = nonEmptyString(options?.hostname) ?? nonEmptyString(options?.host);
+  const port = typeof options?.port === 'number' ? String(options.port) : nonEmptyString(options?.port);
+  let parsed: URL | undefined;
+  const inputUrl = (): URL | undefined => {
+    if (parsed === undefined && input !== undefined) parsed = input instanceof URL ? input : new URL(input);
+    return parsed;
+  };
+  let authority: string | undefined;
+  try {
+    if (input !== undefined && hostname === undefined && port === undefined) {
+      authority = input instanceof URL ? input.host : authorityOfUrl(input);
+    } else {
+      const url = hostname === undefined || port === undefined ? inputUrl() : undefined;
+      authority = formatAuthority(hostname ?? url?.hostname ?? 'localhost', port ?? url?.port);
+    }
+  } catch {
+    return undefined; // an invalid URL: Node throws its own error for it
+  }
+  if (authority === undefined) return undefined;
+  const lowerCaseAuthority = authority.toLowerCase();
+  return {
+    authority: lowerCaseAuthority,
+    describe() {
+      const url = inputUrl();
+      const protocol = nonEmptyString(options?.protocol) ?? url?.protocol ?? defaultProtocol;
+      const path = nonEmptyString(options?.path) ?? (url ? url.pathname + url.search : '/');
+      const method = (nonEmptyString(options?.method) ?? 'GET').toUpperCase();
+      return { url: new URL(path, `${protocol}//${lowerCaseAuthority}`), method };
+    },
+  };
+}
+
+function asOptions(value: unknown): RequestOptionsLike | undefined {
+  return typeof value === 'object' && value !== null && !(value instanceof URL) ? (value as RequestOptionsLike) : undefined;
+}
+
+function nonEmptyString(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined;
+}
+
+function formatAuthority(hostname: string, port: string | undefined): string {
+  // An IPv6 literal from `options.hostname` has no brackets; a URL's hostname has them.
+  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
+  return port ? `${host}:${port}` : host;
 }
 
 function isLiveWrapper(fn: Function): boolean {

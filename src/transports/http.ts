@@ -5,12 +5,12 @@ import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:ht
 import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
 import { isInsideObservedCall, type CallStart, type GatewayCall } from '../call';
-import { authorityOfUrl, operationOf } from '../gateway';
+import { operationOf } from '../gateway';
 import type { RequestHeaders } from '../diagnostics';
 import { JSON_SCAN_WINDOW_BYTES, MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
 import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
-import { EntryPointWrappers } from './http-entry-points';
+import { EntryPointWrappers, type EntryTarget } from './http-entry-points';
 
 export { noteHttpModuleLoaded } from './http-entry-points';
 
@@ -77,11 +77,10 @@ export function installHttpTransport(host: HttpTransportHost): () => void {
   };
 
   /** Starts a call before the wrapped entry point runs, so spans started inside are its children. */
-  const runEntryCall = (args: ArrayLike<unknown>, defaultProtocol: string, send: () => unknown): unknown => {
-    const target = entryTargetOf(args, defaultProtocol);
+  const runEntryCall = (target: EntryTarget | undefined, send: () => unknown): unknown => {
     const region = target === undefined ? undefined : host.regionOf(target.authority);
     if (target === undefined || region === undefined || isInsideObservedCall()) return send();
-    const created: { request?: ClientRequest } = {};
+    let created: WeakRef<ClientRequest> | undefined;
     let call: GatewayCall | undefined;
     try {
       const { url, method } = target.describe();
@@ -92,13 +91,13 @@ export function installHttpTransport(host: HttpTransportHost): () => void {
         operation: operationOf(method, url.pathname),
         // Written after the request is created: the call learns it at end().
         request: undefined,
-        requestHeaders: headersOf(created),
+        requestHeaders: headersOf(() => created?.deref()),
       });
     } catch (error) {
       host.diag.error('llm-gateway: could not start a span for a node:http call', error);
     }
     if (call === undefined) return send();
-    const entry: PendingEntryCall = { call, region, adopt: (request) => (created.request = request) };
+    const entry: PendingEntryCall = { call, region, adopt: (request) => (created = new WeakRef(request)) };
     pendingEntryCall = entry;
     try {
       return contextApi.with(call.context, send);
@@ -217,7 +216,8 @@ class ObservedRequest {
   responseArrived(response: IncomingMessage): void {
     this.response = response;
     const call = this.ensureCall();
-    if (call === undefined) return;
+    // Ended already: the duration cap passed before the gateway answered.
+    if (call === undefined || call.isEnded) return;
     call.responseHead(response.statusCode ?? 0, (name) => headerValue(response.headers[name]));
     const encoding = headerValue(response.headers['content-encoding'])?.trim().toLowerCase();
     if (encoding && encoding !== 'identity') {
@@ -279,8 +279,10 @@ class ObservedRequest {
   /** Names the cause as the application would: its timeout, its abort, else what the socket said. */
   private failureCause(error: unknown): unknown {
     const message = error instanceof Error ? error.message : undefined;
-    if (this.timedOut) return namedError('TimeoutError', message ?? 'the request timed out');
-    if (this.abortedByApplication && !isAbortError(error)) return namedError('AbortError', message ?? 'the request was aborted');
+    if (this.timedOut || isClientTimeout(error)) return namedError('TimeoutError', message ?? 'the request timed out');
+    if ((this.abortedByApplication || isClientCancel(error)) && !isAbortError(error)) {
+      return namedError('AbortError', message ?? 'the request was aborted');
+    }
     if (error !== undefined) return error;
     return Object.assign(new Error('the connection closed before the response was complete'), { code: 'ECONNRESET' });
   }
@@ -299,7 +301,7 @@ class ObservedRequest {
         region: this.region,
         operation: operationOf(method, url.pathname),
         request: this.requestBody.requestInfo(),
-        requestHeaders: headersOf({ request }),
+        requestHeaders: headersOf(weakly(request)),
       };
       this.call = contextApi.with(this.parent, () => this.host.startCall(start));
       if (this.call !== undefined) unreadRequests.register(request, this.call);
@@ -439,83 +441,20 @@ function urlOfRequest(request: ClientRequest): URL {
   return new URL(request.path, `${request.protocol}//${authorityOfRequest(request)}`);
 }
 
-interface EntryTarget {
-  /** `host[:port]`, lower case: what the host check needs. */
-  authority: string;
-  /** The full URL and method; only worked out for a gateway call. */
-  describe(): { url: URL; method: string };
-}
-
-interface RequestOptionsLike {
-  protocol?: unknown;
-  hostname?: unknown;
-  host?: unknown;
-  port?: unknown;
-  path?: unknown;
-  method?: unknown;
-}
-
 /**
- * Where `http.request(url?, options?, callback?)` will send a request, merging the arguments as
- * Node does (options override the URL's parts). A URL string alone is scanned, not parsed, so
- * a request to another host pays a string scan.
+ * The request's headers, read only when diagnostics ask. The call must not keep the request
+ * alive: the finalization registry that ends unread calls holds the call.
  */
-function entryTargetOf(args: ArrayLike<unknown>, defaultProtocol: string): EntryTarget | undefined {
-  const first = args[0];
-  const input = typeof first === 'string' || first instanceof URL ? first : undefined;
-  const options = asOptions(input === undefined ? first : args[1]);
-  const hostname = nonEmptyString(options?.hostname) ?? nonEmptyString(options?.host);
-  const port = typeof options?.port === 'number' ? String(options.port) : nonEmptyString(options?.port);
-  let parsed: URL | undefined;
-  const inputUrl = (): URL | undefined => {
-    if (parsed === undefined && input !== undefined) parsed = input instanceof URL ? input : new URL(input);
-    return parsed;
-  };
-  let authority: string | undefined;
-  try {
-    if (input !== undefined && hostname === undefined && port === undefined) {
-      authority = input instanceof URL ? input.host : authorityOfUrl(input);
-    } else {
-      const url = hostname === undefined || port === undefined ? inputUrl() : undefined;
-      authority = formatAuthority(hostname ?? url?.hostname ?? 'localhost', port ?? url?.port);
-    }
-  } catch {
-    return undefined; // an invalid URL: Node throws its own error for it
-  }
-  if (authority === undefined) return undefined;
-  const lowerCaseAuthority = authority.toLowerCase();
+function headersOf(request: () => ClientRequest | undefined): RequestHeaders {
   return {
-    authority: lowerCaseAuthority,
-    describe() {
-      const url = inputUrl();
-      const protocol = nonEmptyString(options?.protocol) ?? url?.protocol ?? defaultProtocol;
-      const path = nonEmptyString(options?.path) ?? (url ? url.pathname + url.search : '/');
-      const method = (nonEmptyString(options?.method) ?? 'GET').toUpperCase();
-      return { url: new URL(path, `${protocol}//${lowerCaseAuthority}`), method };
-    },
+    names: () => request()?.getHeaderNames() ?? [],
+    get: (name) => headerValue(request()?.getHeader(name)),
   };
 }
 
-function asOptions(value: unknown): RequestOptionsLike | undefined {
-  return typeof value === 'object' && value !== null && !(value instanceof URL) ? (value as RequestOptionsLike) : undefined;
-}
-
-function nonEmptyString(value: unknown): string | undefined {
-  return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function formatAuthority(hostname: string, port: string | undefined): string {
-  // An IPv6 literal from `options.hostname` has no brackets; a URL's hostname has them.
-  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
-  return port ? `${host}:${port}` : host;
-}
-
-/** The request's headers, read only when diagnostics ask (and only once it exists). */
-function headersOf(holder: { request?: ClientRequest }): RequestHeaders {
-  return {
-    names: () => holder.request?.getHeaderNames() ?? [],
-    get: (name) => headerValue(holder.request?.getHeader(name)),
-  };
+function weakly<T extends object>(value: T): () => T | undefined {
+  const ref = new WeakRef(value);
+  return () => ref.deref();
 }
 
 function headerValue(value: OutgoingHttpHeader | undefined): string | undefined {
@@ -525,6 +464,21 @@ function headerValue(value: OutgoingHttpHeader | undefined): string | undefined 
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
+}
+
+/**
+ * A client library's own timeout, given as the reason it destroyed the request. axios runs a
+ * wall-clock timer of its own and reports `ECONNABORTED` "timeout of N ms exceeded"
+ * (`ETIMEDOUT` with clarifyTimeoutError), so Node's 'timeout' event may never fire.
+ */
+function isClientTimeout(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  return code === 'ETIMEDOUT' || (code === 'ECONNABORTED' && typeof message === 'string' && /\btimeout\b/i.test(message));
+}
+
+/** A client library's cancellation (axios `CanceledError`, code `ERR_CANCELED`). */
+function isClientCancel(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ERR_CANCELED';
 }
 
 function namedError(name: 'AbortError' | 'TimeoutError', message: string): Error {

@@ -1,0 +1,34 @@
+// The CommonJS twin of app.mjs. Start it with
+//   node --require opentelemetry-instrumentation-llm-gateway/register app.cjs
+const http = require('node:http');
+const https = require('node:https');
+
+const base = process.env.GATEWAY_URL ?? 'https://llm-gateway.assemblyai.com';
+const headers = { authorization: process.env.ASSEMBLYAI_API_KEY ?? '', 'content-type': 'application/json' };
+const chat = (extra = {}) =>
+  JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'What does OpenTelemetry do?' }], max_tokens: 100, ...extra });
+
+async function main() {
+  // Global fetch (undici).
+  const response = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers, body: chat() });
+  const { request_id: fetchRequestId } = await response.json();
+
+  // node:http(s), streamed.
+  const url = new URL(`${base}/v1/chat/completions`);
+  const streamed = await new Promise((resolve, reject) => {
+    const request = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers }, async (res) => {
+      let text = '';
+      for await (const chunk of res) text += chunk;
+      resolve(text);
+    });
+    request.on('error', reject);
+    request.end(chat({ stream: true, stream_options: { include_usage: true } }));
+  });
+
+  console.log(JSON.stringify({ fetchRequestId, streamResponseId: /"id":"([^"]+)"/.exec(streamed)?.[1] }));
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exitCode = 1;
+});
