@@ -55,11 +55,27 @@ type Outcome =
   | { kind: 'cancelled' }
   | { kind: 'abandoned'; why: 'unread' | 'max_duration' };
 
-/** Marks a context in which a gateway call is already observed, so nested transports stay quiet. */
-const OBSERVED_CALL_KEY = Symbol.for('opentelemetry-instrumentation-llm-gateway.call');
+/**
+ * Above zero while a transport synchronously hands an observed call to the layer below it
+ * (the original fetch, http.request): a second copy of the instrumentation, or node:http
+ * under a polyfilled fetch, must not observe the same call again. A synchronous flag, not a
+ * context value: contexts propagate into the application's callbacks, and a gateway call made
+ * from one of those is a call of its own.
+ */
+let sendingObservedCall = 0;
 
-export function isInsideObservedCall(ctx: Context = contextApi.active()): boolean {
-  return ctx.getValue(OBSERVED_CALL_KEY) !== undefined;
+export function isInsideObservedCall(): boolean {
+  return sendingObservedCall > 0;
+}
+
+/** Runs the layer below a transport for `call`: in its context, marked as observed. */
+export function sendObserved<T>(call: GatewayCall, send: () => T): T {
+  sendingObservedCall++;
+  try {
+    return contextApi.with(call.context, send);
+  } finally {
+    sendingObservedCall--;
+  }
 }
 
 /**
@@ -70,7 +86,7 @@ export function isInsideObservedCall(ctx: Context = contextApi.active()): boolea
  */
 export class GatewayCall {
   readonly span: Span;
-  /** The context to run the underlying request in: the span is its parent, nested transports skip it. */
+  /** The context to run the underlying request in: the span is the parent of its HTTP span. */
   readonly context: Context;
   private readonly startedAt = performance.now();
   private lastActivityAt = this.startedAt;
@@ -84,8 +100,8 @@ export class GatewayCall {
   private readInfo: ResponseInfo | undefined;
   private eventStream = false;
   private ended = false;
-  /** performance.now() after which the call is ended whatever the state of its body. */
-  readonly deadline: number;
+  private finished = false;
+  private errorCode: string | undefined;
 
   constructor(
     private readonly env: CallEnvironment,
@@ -103,8 +119,7 @@ export class GatewayCall {
       [semconv.ATTR_ASSEMBLYAI_REGION]: start.region,
     };
     this.span = env.tracer.startSpan(spanName(start.operation, start.request), { kind: SpanKind.CLIENT, attributes }, parent);
-    this.context = trace.setSpan(parent, this.span).setValue(OBSERVED_CALL_KEY, true);
-    this.deadline = this.startedAt + env.config.maxCallDurationMs;
+    this.context = trace.setSpan(parent, this.span);
     openCalls.add(this);
     scheduleSweep();
   }
@@ -115,7 +130,8 @@ export class GatewayCall {
    * started under it (by the http instrumentation) to be its child.
    */
   requestBody(request: RequestInfo): void {
-    if (this.ended) return;
+    // Until the span is actually ended: a fetch Request's body may be read after the response.
+    if (this.finished) return;
     this.guard(() => {
       this.start.request = request;
       this.span.setAttributes(requestAttributes(request));
@@ -125,6 +141,7 @@ export class GatewayCall {
 
   /** The status line and headers arrived. */
   responseHead(status: number, getHeader: HeaderLookup): void {
+    if (this.ended) return;
     this.guard(() => {
       this.lastActivityAt = performance.now();
       this.status = status;
@@ -171,7 +188,8 @@ export class GatewayCall {
       const capture = this.env.config.captureMessageContent;
       if (!this.eventStream && 'json' in body) this.readInfo = responseInfoFromObject(body.json, capture);
       else if (!this.eventStream && 'text' in body) this.readInfo = responseInfoFromJsonText(body.text, capture);
-      else observer.write('bytes' in body ? body.bytes : new TextEncoder().encode('text' in body ? body.text : ''));
+      else if ('bytes' in body) observer.write(body.bytes);
+      else if ('text' in body) observer.write(new TextEncoder().encode(body.text));
     });
     this.end({ kind: 'completed' });
   }
@@ -186,7 +204,7 @@ export class GatewayCall {
     this.end({ kind: 'cancelled' });
   }
 
-  /** The body will never be read (garbage collected) or the call outlived the duration cap. */
+  /** The body will never be read (garbage collected), or nothing happened for maxCallDurationMs. */
   abandon(why: 'unread' | 'max_duration'): void {
     this.end({ kind: 'abandoned', why });
   }
@@ -200,22 +218,39 @@ export class GatewayCall {
     return this.ended;
   }
 
+  /** Idle (no response head, no body chunk) for longer than maxCallDurationMs at `now`. */
+  isIdleBeyondCap(now: number): boolean {
+    return now - this.lastActivityAt >= this.env.config.maxCallDurationMs;
+  }
+
   private end(outcome: Outcome): void {
     if (this.ended) return;
     this.ended = true;
     openCalls.delete(this);
-    const endedAt = outcome.kind === 'abandoned' ? this.lastActivityAt : performance.now();
+    // An abandoned call ends when it was last active, not when the GC or the sweep noticed;
+    // unless no response ever came, which is a timeout that ends now.
+    const timedOut = outcome.kind === 'abandoned' && outcome.why === 'max_duration' && this.status === undefined;
+    const endedAt = outcome.kind === 'abandoned' && !timedOut ? this.lastActivityAt : performance.now();
+    // Finished at once, not deferred: an application that shuts the SDK down right after its
+    // last call must still export that call's span. The transports end a call only after
+    // handing the application its last bytes.
+    this.finish(timedOut ? { kind: 'failed', error: TIMED_OUT } : outcome, endedAt);
+  }
+
+  private finish(outcome: Outcome, endedAt: number): void {
+    this.finished = true;
     let errorType: string | undefined;
     let info: ResponseInfo = {};
     this.guard(() => {
       info = this.readInfo ?? this.body?.finish() ?? {};
       this.body = undefined;
+      this.readInfo = undefined;
       errorType = this.applyResponse(info, outcome);
     });
     this.guard(() => this.recordMetrics(info, errorType, endedAt));
     this.guard(() => this.explain(info, errorType, endedAt));
-    // An abandoned call ends when it was last active, not when the GC or the timer noticed.
-    this.guard(() => (outcome.kind === 'abandoned' ? this.span.end(performance.timeOrigin + endedAt) : this.span.end()));
+    // A performance.now() value: the SDK anchors it to the span's own start clock.
+    this.guard(() => this.span.end(endedAt));
   }
 
   /** Puts what the response told on the span; returns error.type when the call failed. */
@@ -230,8 +265,11 @@ export class GatewayCall {
     setIfDefined(span, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, info.outputTokens);
 
     let errorType: string | undefined;
-    if (this.status !== undefined && this.status >= 400) {
-      const code = info.error?.code ?? errorCodeForStatus(this.status);
+    const httpError = this.status !== undefined && this.status >= 400;
+    // An error event in a successful stream (the upstream failed mid-answer) is a failure too.
+    if (httpError || info.error !== undefined) {
+      const code = info.error?.code ?? (httpError ? errorCodeForStatus(this.status!) : STREAM_ERROR);
+      this.errorCode = code;
       span.setAttribute(semconv.ATTR_ASSEMBLYAI_ERROR_CODE, code);
       setIfDefined(span, semconv.ATTR_ASSEMBLYAI_ERROR_MESSAGE, info.error?.message);
       setIfDefined(span, semconv.ATTR_ASSEMBLYAI_ERROR_PARAM, info.error?.param);
@@ -292,7 +330,7 @@ export class GatewayCall {
       path: this.start.url.pathname,
       region: this.start.region,
       status: this.status,
-      errorCode: this.status !== undefined && this.status >= 400 ? (info.error?.code ?? errorCodeForStatus(this.status)) : undefined,
+      errorCode: this.errorCode,
       errorType,
       diagnostics: diagnostics.map((d) => d.id),
       traceId: spanContext.traceId,
@@ -330,6 +368,7 @@ export class GatewayCall {
       requestModel: this.start.request?.model,
       responseModel: info.responseModel,
       serverAddress: this.start.url.hostname,
+      serverPort: portOf(this.start.url),
       region: this.start.region,
       errorType,
       durationSeconds: (endedAt - this.startedAt) / 1000,
@@ -349,6 +388,11 @@ export class GatewayCall {
   }
 }
 
+/** error.type of an error event inside a successful (200) stream that names no code. */
+const STREAM_ERROR = 'stream_error';
+/** What a call that never got a response within maxCallDurationMs failed with. */
+const TIMED_OUT = Object.assign(new Error('no response within maxCallDurationMs'), { name: 'TimeoutError' });
+
 // One sweep timer for all open calls instead of a timer per call: calls are many and short,
 // and only a body that is held but never finished ever reaches its deadline.
 const openCalls = new Set<GatewayCall>();
@@ -363,7 +407,7 @@ function scheduleSweep(): void {
 
 function sweepOpenCalls(): void {
   const now = performance.now();
-  for (const call of openCalls) if (call.deadline <= now) call.abandon('max_duration');
+  for (const call of openCalls) if (call.isIdleBeyondCap(now)) call.abandon('max_duration');
   if (openCalls.size === 0 && sweepTimer !== undefined) {
     clearInterval(sweepTimer);
     sweepTimer = undefined;
@@ -413,8 +457,20 @@ export function errorTypeOf(error: unknown): string {
   return typeof e.name === 'string' && e.name ? e.name : '_OTHER';
 }
 
-/** An error message fit for a span status: bounded, and with any query string removed. */
-function safeMessage(error: unknown): string {
+/**
+ * An error message fit for a span status: bounded, and with every URL in it reduced to its
+ * origin and path (undici quotes whole URLs, userinfo and query string included).
+ */
+export function safeMessage(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
-  return message.replace(/\?\S*/g, '?REDACTED').slice(0, 200);
+  return message
+    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => {
+      try {
+        return redactUrl(new URL(url));
+      } catch {
+        return 'REDACTED-URL';
+      }
+    })
+    .replace(/\bbearer\s+\S+/gi, 'Bearer REDACTED')
+    .slice(0, 200);
 }

@@ -95,18 +95,24 @@ export function resolveConfig(config: LlmGatewayInstrumentationConfig, env: Node
   };
 }
 
-/** Accepts `host`, `host:port`, or a whole URL, and returns the lower-case authority. */
+/**
+ * Accepts `host`, `host:port`, or a whole URL, and returns the lower-case authority. A default
+ * port (80, 443) is dropped: URLs and Host headers drop it too, so `proxy:443` must match `proxy`.
+ */
 function normaliseHost(host: string): string | undefined {
   const trimmed = host.trim().toLowerCase();
   if (!trimmed) return undefined;
+  let authority: string;
   if (trimmed.includes('://')) {
     try {
-      return new URL(trimmed).host;
+      authority = new URL(trimmed).host;
     } catch {
       return undefined;
     }
+  } else {
+    authority = trimmed.replace(/\/.*$/, '');
   }
-  return trimmed.replace(/\/.*$/, '');
+  return authority.replace(/:(80|443)$/, '');
 }
 
 function envFlag(value: string | undefined): boolean {

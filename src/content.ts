@@ -2,6 +2,9 @@ import { MAX_CAPTURED_CONTENT_CHARS } from './parse/limits';
 import type { OutputMessage } from './parse/types';
 import { isRecord } from './parse/values';
 
+/** About what one message's JSON frame (`{"role":..,"parts":[{"type":"text","content":..}]}`) costs. */
+const MESSAGE_FRAME_CHARS = 48;
+
 /** Rewrites one piece of captured message content before it is recorded (mask PII, drop it). */
 export type RedactMessageContent = (content: string, context: { role: string; direction: 'input' | 'output' }) => string;
 
@@ -27,6 +30,9 @@ export function formatInputMessages(messages: unknown, redact: RedactMessageCont
     out.push({ role: 'user', parts: textParts([messages], 'user', 'input', redact, budget) });
   } else if (Array.isArray(messages)) {
     for (const message of messages) {
+      // The cap bounds the whole attribute: stop at the budget, and charge each message's frame.
+      if (budget.left <= 0) break;
+      budget.left -= MESSAGE_FRAME_CHARS;
       if (!isRecord(message)) continue;
       const role = typeof message.role === 'string' ? message.role.slice(0, 32) : 'user';
       out.push({ role, parts: textParts(textsOf(message.content), role, 'input', redact, budget) });
@@ -39,11 +45,16 @@ export function formatInputMessages(messages: unknown, redact: RedactMessageCont
 export function formatOutputMessages(messages: OutputMessage[] | undefined, redact: RedactMessageContent | undefined): string | undefined {
   if (!messages || messages.length === 0) return undefined;
   const budget = { left: MAX_CAPTURED_CONTENT_CHARS };
-  const out: SemconvMessage[] = messages.map((m) => ({
-    role: m.role,
-    parts: textParts([m.content], m.role, 'output', redact, budget),
-    ...(m.finishReason ? { finish_reason: m.finishReason } : {}),
-  }));
+  const out: SemconvMessage[] = [];
+  for (const m of messages) {
+    if (budget.left <= 0) break;
+    budget.left -= MESSAGE_FRAME_CHARS;
+    out.push({
+      role: m.role,
+      parts: textParts([m.content], m.role, 'output', redact, budget),
+      ...(m.finishReason ? { finish_reason: m.finishReason } : {}),
+    });
+  }
   return JSON.stringify(out);
 }
 
@@ -61,7 +72,8 @@ function textParts(
   redact: RedactMessageContent | undefined,
   budget: { left: number },
 ): TextPart[] {
-  return texts.map((text) => {
+  return texts.flatMap((text) => {
+    if (budget.left <= 0) return [];
     let content: string;
     try {
       content = redact ? String(redact(text, { role, direction })) : text;
@@ -71,6 +83,6 @@ function textParts(
     }
     content = content.slice(0, Math.max(0, budget.left));
     budget.left -= content.length;
-    return { type: 'text', content };
+    return [{ type: 'text' as const, content }];
   });
 }

@@ -58,10 +58,12 @@ export function diagnose(input: DiagnosticInput): Diagnostic[] {
   // Authentication: GET /v1/models needs none, so its headers are not judged.
   if (input.requestHeaders && input.operation !== GEN_AI_OPERATION_LIST_MODELS) {
     const names = input.requestHeaders.names().map((n) => n.toLowerCase());
-    const lookalike = names.find((n) => n !== 'authorization' && looksLikeAuthorization(n));
+    const hasAuthorization = names.includes('authorization');
+    // A look-alike next to a real Authorization header is some other header (x-auth...).
+    const lookalike = hasAuthorization ? undefined : names.find((n) => looksLikeAuthorization(n));
     if (lookalike !== undefined) {
       add('auth.header_misspelled', 'error', `Header "${lookalike}" is not "Authorization": the gateway only reads the API key from the Authorization header.`);
-    } else if (!names.includes('authorization')) {
+    } else if (!hasAuthorization) {
       add('auth.header_missing', 'error', 'No Authorization header was sent: pass the API key in the Authorization header.');
     }
     const authorization = input.requestHeaders.get('authorization');

@@ -4,6 +4,7 @@ import { resolveConfig, type LlmGatewayInstrumentationConfig, type ResolvedConfi
 import { gatewayRegion } from './gateway';
 import { GatewayMetrics } from './metrics';
 import { installFetchTransport } from './transports/fetch';
+import type { TransportHost } from './transports/host';
 import { installHttpTransport, noteHttpModuleLoaded } from './transports/http';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
 
@@ -51,22 +52,16 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
     super.enable();
     const environment = this.callEnvironment();
     const self = this;
-    this.uninstallFetch = installFetchTransport({
+    const host: TransportHost = {
       diag: this._diag,
       get captureMessageContent() {
         return self.resolved.captureMessageContent;
       },
-      regionOf: (authority) => gatewayRegion(this.resolved, authority),
+      regionOf: (authority) => gatewayRegion(self.resolved, authority),
       startCall: (start: CallStart) => new GatewayCall(environment, start),
-    });
-    this.uninstallHttp = installHttpTransport({
-      diag: this._diag,
-      get captureMessageContent() {
-        return self.resolved.captureMessageContent;
-      },
-      regionOf: (authority) => gatewayRegion(this.resolved, authority),
-      startCall: (start: CallStart) => new GatewayCall(environment, start),
-    });
+    };
+    this.uninstallFetch = installFetchTransport(host);
+    this.uninstallHttp = installHttpTransport(host);
   }
 
   override disable(): void {

@@ -8,6 +8,8 @@ export interface CallMeasurement {
   requestModel?: string;
   responseModel?: string;
   serverAddress: string;
+  /** Conditionally required by semconv next to server.address. */
+  serverPort: number;
   region: string;
   errorType?: string;
   durationSeconds: number;
@@ -98,6 +100,7 @@ export class GatewayMetrics {
       [semconv.ATTR_GEN_AI_REQUEST_MODEL]: m.requestModel,
       [semconv.ATTR_GEN_AI_RESPONSE_MODEL]: m.responseModel,
       [semconv.ATTR_SERVER_ADDRESS]: m.serverAddress,
+      [semconv.ATTR_SERVER_PORT]: m.serverPort,
       [semconv.ATTR_ASSEMBLYAI_REGION]: m.region,
       [semconv.ATTR_ERROR_TYPE]: m.errorType,
     });
@@ -186,7 +189,7 @@ function recordInference(instruments: InferenceInstruments, m: CallMeasurement, 
 }
 
 /** Leaves out attributes with no value: the Prometheus exporter would write `error_type=""`. */
-function definedOnly(attributes: Record<string, string | undefined>): Attributes {
+function definedOnly(attributes: Record<string, string | number | undefined>): Attributes {
   const result: Attributes = {};
   for (const [key, value] of Object.entries(attributes)) {
     if (value !== undefined && value !== '') result[key] = value;

@@ -11,6 +11,9 @@ import { diag } from '@opentelemetry/api';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
+import type { RequestOptions } from 'node:http';
+import { resolveConfig } from './config';
+import { authorityOfUrl, gatewayRegion } from './gateway';
 import { LlmGatewayInstrumentation } from './instrumentation';
 
 /** How long a signal waits for the last export before the process exits by it. */
@@ -19,9 +22,22 @@ const SIGNAL_FLUSH_TIMEOUT_MS = 5000;
 if (process.env.OTEL_SDK_DISABLED?.trim().toLowerCase() !== 'true') start();
 
 function start(): void {
+  // The undici and http instrumentations are here for the HTTP child span of each gateway
+  // call, and only for that: every other request and the application's own server keep
+  // paying nothing (no span, no traceparent header). An app that wants all of its HTTP traced
+  // starts its own NodeSDK with them and adds this instrumentation.
+  const config = resolveConfig({});
+  const isGateway = (authority: string | undefined) => authority !== undefined && gatewayRegion(config, authority.toLowerCase()) !== undefined;
   const sdk = new NodeSDK({
     // Ours last: its wrapper of http.request then sits above the http instrumentation's at once.
-    instrumentations: [new UndiciInstrumentation(), new HttpInstrumentation(), new LlmGatewayInstrumentation()],
+    instrumentations: [
+      new UndiciInstrumentation({ ignoreRequestHook: (request) => !isGateway(authorityOfUrl(request.origin)) }),
+      new HttpInstrumentation({
+        disableIncomingRequestInstrumentation: true,
+        ignoreOutgoingRequestHook: (request) => !isGateway(authorityOfRequestOptions(request)),
+      }),
+      new LlmGatewayInstrumentation(),
+    ],
   });
   sdk.start();
   // The http instrumentation wraps node:http(s) at their next require. Requiring them now,
@@ -30,6 +46,13 @@ function start(): void {
   require('node:http');
   require('node:https');
   flushOnExit(sdk);
+}
+
+/** `host[:port]` of http.request options (`host` may carry the port; `hostname` wins). */
+function authorityOfRequestOptions(options: RequestOptions): string | undefined {
+  const hostname = options.hostname ?? options.host?.replace(/:\d+$/, '');
+  if (!hostname) return undefined;
+  return options.port !== undefined && options.port !== null && options.port !== '' ? `${hostname}:${options.port}` : hostname;
 }
 
 function flushOnExit(sdk: NodeSDK): void {

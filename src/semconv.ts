@@ -32,6 +32,7 @@ export const ATTR_SERVER_PORT = 'server.port';
 export const ATTR_HTTP_REQUEST_METHOD = 'http.request.method';
 export const ATTR_HTTP_RESPONSE_STATUS_CODE = 'http.response.status_code';
 export const ATTR_URL_FULL = 'url.full';
+export const ATTR_URL_PATH = 'url.path';
 export const ATTR_ERROR_TYPE = 'error.type';
 
 // --- AssemblyAI LLM Gateway (this package's own namespace) ---
@@ -46,7 +47,6 @@ export const ATTR_ASSEMBLYAI_RATELIMIT_RESET = 'assemblyai.ratelimit.reset';
 export const ATTR_ASSEMBLYAI_RETRY_AFTER = 'assemblyai.retry_after';
 
 // --- Diagnostics and call records (this package's own namespace) ---
-export const ATTR_URL_PATH = 'url.path';
 /** Span event for a cause from the gateway's troubleshooting guide, with its fix. */
 export const EVENT_ASSEMBLYAI_DIAGNOSTIC = 'assemblyai.diagnostic';
 export const ATTR_ASSEMBLYAI_DIAGNOSTIC_ID = 'assemblyai.diagnostic.id';

@@ -161,6 +161,7 @@ describe('gen_ai.client.operation.duration', () => {
       'gen_ai.request.model': 'claude-sonnet-4-6',
       'gen_ai.response.model': 'claude-sonnet-4-6',
       'server.address': '127.0.0.1',
+      'server.port': us.port,
       'assemblyai.region': 'us',
     });
     expect(metric(all, DURATION)!.descriptor.unit).toBe('s');
@@ -316,6 +317,7 @@ describe('metric attributes', () => {
       semconv.ATTR_GEN_AI_REQUEST_MODEL,
       semconv.ATTR_GEN_AI_RESPONSE_MODEL,
       semconv.ATTR_SERVER_ADDRESS,
+      semconv.ATTR_SERVER_PORT,
       semconv.ATTR_ASSEMBLYAI_REGION,
       semconv.ATTR_ERROR_TYPE,
       semconv.ATTR_GEN_AI_TOKEN_TYPE,

@@ -19,15 +19,19 @@ export class JsonBodyObserver implements BodyObserver {
   private tail: Uint8Array | undefined;
 
   write(chunk: Uint8Array): void {
+    const before = this.size;
     this.size += chunk.byteLength;
     if (this.head === undefined) {
-      // Copy: the transport may hand the same buffer on to the application (and transfer it).
-      this.chunks.push(chunk.slice());
-      if (this.size <= MAX_PARSED_JSON_BYTES) return;
-      const all = concat(this.chunks);
+      if (this.size <= MAX_PARSED_JSON_BYTES) {
+        // Copy: the transport may hand the same buffer on to the application (and transfer it).
+        this.chunks.push(chunk.slice());
+        return;
+      }
+      // Too large to parse whole: keep both ends only, copying no more of this chunk than that.
+      const head = concat([...this.chunks, chunk.subarray(0, Math.max(0, JSON_SCAN_WINDOW_BYTES - before))]);
+      this.head = head.slice(0, JSON_SCAN_WINDOW_BYTES);
+      this.tail = lastBytes(concat(this.chunks), chunk, JSON_SCAN_WINDOW_BYTES);
       this.chunks = [];
-      this.head = all.slice(0, JSON_SCAN_WINDOW_BYTES);
-      this.tail = all.slice(-JSON_SCAN_WINDOW_BYTES);
       return;
     }
     this.tail = lastBytes(this.tail!, chunk, JSON_SCAN_WINDOW_BYTES);

@@ -1,65 +1,71 @@
-import { context as contextApi, type DiagLogger } from '@opentelemetry/api';
 import { ReadableStream as WebReadableStream, type ReadableStreamDefaultReader, type ReadableStreamReadResult } from 'node:stream/web';
-import { isInsideObservedCall, type CallStart, type ConsumedBody, type GatewayCall } from '../call';
+import { isInsideObservedCall, sendObserved, type ConsumedBody, type GatewayCall } from '../call';
 import type { RequestHeaders } from '../diagnostics';
 import { authorityOfUrl, operationOf } from '../gateway';
+import { MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
 import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
+import type { TransportHost } from './host';
 
-/** What the fetch transport needs from the instrumentation. */
-export interface FetchTransportHost {
-  readonly diag: DiagLogger;
-  /** Message content capture is on: request bodies are read for their messages too. */
-  readonly captureMessageContent: boolean;
-  /** The cheap host check: the region of a gateway authority, else undefined. */
-  regionOf(authority: string): string | undefined;
-  startCall(start: CallStart): GatewayCall | undefined;
-  /** Set once the wrapped fetch turned out not to be Node's own: its calls pass through. */
-  foreignFetch?: boolean;
+/** One installation: the fetch it wraps, and what it learned about it. */
+interface FetchTransport {
+  readonly host: TransportHost;
+  readonly original: Fetch;
+  /** The wrapped fetch turned out not to return Node's Responses (a polyfill): pass through. */
+  foreign: boolean;
 }
 
 type Fetch = typeof globalThis.fetch;
 type FetchInput = Parameters<Fetch>[0];
 type FetchInit = Parameters<Fetch>[1];
 
-const WRAPPED_FETCH = Symbol.for('opentelemetry-instrumentation-llm-gateway.fetch');
-
 // Statuses whose Response may not be constructed with a body (fetch spec, "null body status").
 const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 
+/** A response body and its clones: they carry the same bytes to the same call. */
+interface SharedBody {
+  readonly call: GatewayCall;
+  /** How many body bytes the call was handed, by whichever copy was read furthest. */
+  fed: number;
+  /** Copies (the response, its clones, or the `body` streams handed out) still reachable. */
+  live: number;
+}
+
 /**
- * Ends a call whose response became unreachable before its body was read: the Response is
- * registered until the application takes `body`, then the body stream is (an application
- * may keep reading `response.body` after dropping the Response).
+ * Ends a call whose body became unreachable before it was read to the end, once every copy
+ * of it has: a Response is registered until the application takes its `body`, then the
+ * stream is (an application may keep reading `response.body` after dropping the Response).
  */
-const unreadBodies = new FinalizationRegistry<GatewayCall>((call) => call.abandon('unread'));
+const unreadBodies = new FinalizationRegistry<SharedBody>((shared) => {
+  if (--shared.live === 0) shared.call.abandon('unread');
+});
 
 /**
  * Replaces `globalThis.fetch` with a wrapper that observes gateway calls, and returns the
  * function that undoes it. Stainless SDKs (openai) read the global fetch when a client is
  * constructed, so the instrumentation must be enabled before clients are created.
  */
-export function installFetchTransport(host: FetchTransportHost): () => void {
+export function installFetchTransport(host: TransportHost): () => void {
   const original = globalThis.fetch;
   if (typeof original !== 'function') {
     host.diag.warn('llm-gateway: globalThis.fetch is not a function; fetch calls are not observed');
     return () => {};
   }
   let active = true;
+  const transport: FetchTransport = { host, original, foreign: false };
 
   const instrumentedFetch = function fetch(this: unknown, input: FetchInput, init?: FetchInit): Promise<Response> {
-    if (!active || host.foreignFetch) return Reflect.apply(original, this, arguments);
+    if (!active || transport.foreign) return Reflect.apply(original, this, arguments);
     const region = regionOfInput(host, input);
     if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
     try {
-      return observeFetch(host, original, this, arguments, input, init, region);
+      return observeFetch(transport, this, arguments, input, init, region);
     } catch (error) {
       // Only synchronous work before the request left can throw here: send it unobserved.
       host.diag.error('llm-gateway: could not observe a fetch call', error);
       return Reflect.apply(original, this, arguments);
     }
   };
-  Object.defineProperty(instrumentedFetch, WRAPPED_FETCH, { value: original });
   globalThis.fetch = instrumentedFetch as Fetch;
 
   return () => {
@@ -69,7 +75,7 @@ export function installFetchTransport(host: FetchTransportHost): () => void {
   };
 }
 
-function regionOfInput(host: FetchTransportHost, input: FetchInput): string | undefined {
+function regionOfInput(host: TransportHost, input: FetchInput): string | undefined {
   let url: string;
   if (typeof input === 'string') url = input;
   else if (input instanceof URL) return host.regionOf(input.host);
@@ -80,42 +86,41 @@ function regionOfInput(host: FetchTransportHost, input: FetchInput): string | un
 }
 
 function observeFetch(
-  host: FetchTransportHost,
-  original: Fetch,
+  transport: FetchTransport,
   thisArg: unknown,
   args: IArguments,
   input: FetchInput,
   init: FetchInit,
   region: string,
 ): Promise<Response> {
+  const { host } = transport;
   const body = init?.body !== undefined && init.body !== null ? init.body : undefined;
-  // A Request's body can only be read from a clone, which is asynchronous; every other
-  // body type we understand is read synchronously so the request leaves at once.
-  if (body === undefined && input instanceof Request && input.body !== null && input.method !== 'GET') {
-    return requestInfoFromRequest(input, host).then((request) =>
-      send(host, original, thisArg, args, input, init, region, request),
-    );
+  let request: RequestInfo | Promise<RequestInfo | undefined> | undefined;
+  if (body === undefined && input instanceof Request && input.body !== null) {
+    // A Request's body can only be read from a clone, asynchronously: the request leaves at
+    // once and the call learns the body when the clone's first bytes are read.
+    request = requestInfoFromRequest(input, host);
+  } else {
+    try {
+      request = requestInfoFromBody(body, host.captureMessageContent);
+    } catch (error) {
+      host.diag.debug('llm-gateway: could not read the request body', error);
+    }
   }
-  let request: RequestInfo | undefined;
-  try {
-    request = requestInfoFromBody(body, host.captureMessageContent);
-  } catch (error) {
-    host.diag.debug('llm-gateway: could not read the request body', error);
-  }
-  return send(host, original, thisArg, args, input, init, region, request);
+  return send(transport, thisArg, args, input, init, region, request);
 }
 
 async function send(
-  host: FetchTransportHost,
-  original: Fetch,
+  transport: FetchTransport,
   thisArg: unknown,
   args: IArguments,
   input: FetchInput,
   init: FetchInit,
   region: string,
-  request: RequestInfo | undefined,
+  request: RequestInfo | Promise<RequestInfo | undefined> | undefined,
 ): Promise<Response> {
-  let call: GatewayCall | undefined;
+  const { host, original } = transport;
+  let call: GatewayCall;
   try {
     const url = new URL(input instanceof Request ? input.url : String(input));
     const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
@@ -124,33 +129,34 @@ async function send(
       url,
       region,
       operation: operationOf(method, url.pathname),
-      request,
+      request: request instanceof Promise ? undefined : request,
       requestHeaders: lazyRequestHeaders(input, init),
     });
   } catch (error) {
     host.diag.error('llm-gateway: could not start a span for a fetch call', error);
+    return Reflect.apply(original, thisArg, args);
   }
-  if (call === undefined) return Reflect.apply(original, thisArg, args);
+  if (request instanceof Promise) void request.then((info) => info && call.requestBody(info));
 
   let response: Response;
   try {
-    response = await contextApi.with(call.context, () => Reflect.apply(original, thisArg, args) as Promise<Response>);
+    response = await sendObserved(call, () => Reflect.apply(original, thisArg, args) as Promise<Response>);
   } catch (error) {
     call.fail(error);
     throw error;
   }
-  return observeResponse(host, response, call);
+  return observeResponse(transport, response, call);
 }
 
-function observeResponse(host: FetchTransportHost, response: Response, call: GatewayCall): Response {
+function observeResponse(transport: FetchTransport, response: Response, call: GatewayCall): Response {
   try {
     call.responseHead(response.status, (name) => response.headers.get(name));
     if (Object.getPrototypeOf(response) !== Response.prototype) {
       // A global fetch replaced by a polyfill (node-fetch) returns its own Response class,
       // whose body cannot be observed from here. Its requests go through node:http, where
       // the http transport sees them whole: let it, from the next call on.
-      host.diag.debug('llm-gateway: globalThis.fetch does not return Node Responses; leaving its calls to the http transport');
-      host.foreignFetch = true;
+      transport.host.diag.debug('llm-gateway: globalThis.fetch does not return Node Responses; leaving its calls to the http transport');
+      transport.foreign = true;
       call.bodyEnd();
       return response;
     }
@@ -158,26 +164,18 @@ function observeResponse(host: FetchTransportHost, response: Response, call: Gat
       call.bodyEnd();
       return response;
     }
-    observeBody(response, call);
-    unreadBodies.register(response, call, response);
+    observeBody(response, { call, fed: 0, live: 0 });
   } catch (error) {
-    host.diag.error('llm-gateway: could not observe a response body; passing it through', error);
+    transport.host.diag.error('llm-gateway: could not observe a response body; passing it through', error);
     call.bodyEnd();
   }
   return response;
 }
 
-/** Per observed Response: its call, and the tap handed out as `body`, once asked for. */
+/** Per observed Response: the body it shares with its clones, and the tap handed out as `body`. */
 interface ObservedBody {
-  readonly call: GatewayCall;
-  /** Shared by a response and its clones, which carry the same bytes. */
-  readonly progress: BodyProgress;
+  readonly shared: SharedBody;
   tap: ReadableStream<Uint8Array> | undefined;
-}
-
-/** How many body bytes the call was handed, from whichever copy of the body is read furthest. */
-interface BodyProgress {
-  fed: number;
 }
 const observedBodies = new WeakMap<Response, ObservedBody>();
 
@@ -187,9 +185,11 @@ const observedBodies = new WeakMap<Response, ObservedBody>();
  * Response.prototype and shadows the ways to read a body. One prototype change per response
  * is far cheaper than defining properties on each one.
  */
-function observeBody(response: Response, call: GatewayCall, progress: BodyProgress = { fed: 0 }): void {
-  observedBodies.set(response, { call, progress, tap: undefined });
+function observeBody(response: Response, shared: SharedBody): void {
+  observedBodies.set(response, { shared, tap: undefined });
   Object.setPrototypeOf(response, observedResponsePrototype);
+  shared.live++;
+  unreadBodies.register(response, shared, response);
 }
 
 const nativeBody = Object.getOwnPropertyDescriptor(Response.prototype, 'body')!.get!;
@@ -224,7 +224,7 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
       if (observed !== undefined) {
         // clone() tees the native stream: a tap not yet read would sit on a locked stream.
         observed.tap = undefined;
-        observeBody(copy, observed.call, observed.progress);
+        observeBody(copy, observed.shared);
       }
       return copy;
     },
@@ -234,10 +234,14 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
 /** The tap over a response's native body stream, created once. */
 function tapOf(response: Response, observed: ObservedBody): ReadableStream<Uint8Array> {
   if (observed.tap === undefined) {
-    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.call, observed.progress);
-    // From now on the application may hold the stream without the Response.
-    unreadBodies.unregister(response);
-    unreadBodies.register(observed.tap, observed.call);
+    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.shared);
+    // From now on the application may hold the stream without the Response: the stream
+    // stands for this copy (a Response whose tap was replaced after clone() keeps both).
+    if (unreadBodies.unregister(response)) unreadBodies.register(observed.tap, observed.shared);
+    else {
+      observed.shared.live++;
+      unreadBodies.register(observed.tap, observed.shared);
+    }
   }
   return observed.tap;
 }
@@ -249,24 +253,30 @@ function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | un
   if (typeof native !== 'function') return {};
   const read = function (this: Response): Promise<unknown> {
     const observed = observedBodies.get(this);
-    if (observed !== undefined && observed.call.isEventStream) {
+    if (observed === undefined) return Reflect.apply(native, this, []) as Promise<unknown>;
+    // The native stream is locked only when the tap is first read: a tap the application
+    // holds a reader of must make this read fail as it would natively.
+    if (observed.tap?.locked) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
+    const { call } = observed.shared;
+    if (call.isEventStream) {
       // An event stream read whole still passes through the tap chunk by chunk, so the
       // first chunk is timed; the native reader then decodes exactly as it would have.
-      return Reflect.apply(native, new Response(tapOf(this, observed), { headers: this.headers }), []) as Promise<unknown>;
+      try {
+        return Reflect.apply(native, new Response(tapOf(this, observed), { headers: this.headers }), []) as Promise<unknown>;
+      } catch (error) {
+        return Promise.reject(error);
+      }
     }
     const result = Reflect.apply(native, this, []) as Promise<unknown>;
-    if (observed !== undefined) {
-      const { call } = observed;
-      result.then(
-        (value) => {
-          const body = toBody(value as never);
-          if (body === undefined) call.bodyEnd();
-          else call.bodyRead(body);
-        },
-        // A body read to the end that is not JSON (a proxy's HTML page) is not a failed call.
-        (error: unknown) => (isSyntaxError(error) ? call.bodyEnd() : call.fail(error)),
-      );
-    }
+    result.then(
+      (value) => {
+        const body = toBody(value as never);
+        if (body === undefined) call.bodyEnd();
+        else call.bodyRead(body);
+      },
+      // A body read to the end that is not JSON (a proxy's HTML page) is not a failed call.
+      (error: unknown) => (isSyntaxError(error) ? call.bodyEnd() : call.fail(error)),
+    );
     return result;
   };
   Object.defineProperty(read, 'name', { value: name });
@@ -283,7 +293,8 @@ function isSyntaxError(error: unknown): boolean {
  * reach the application at the same pace. A byte stream, like fetch's own body, so BYOB
  * readers keep working. No tee()/clone(): an unread branch would buffer without bound.
  */
-export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall, progress: BodyProgress = { fed: 0 }): ReadableStream<Uint8Array> {
+export function tapBody(source: ReadableStream<Uint8Array>, shared: SharedBody): ReadableStream<Uint8Array> {
+  const { call } = shared;
   // Locked at the first read, not before: taking `body` alone must not make json() fail.
   let sourceReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
   let offset = 0;
@@ -301,10 +312,10 @@ export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall, p
         return;
       }
       if (result.done) {
-        call.bodyEnd();
         controller.close();
         // A BYOB read pending at the end must be answered with zero bytes.
         controller.byobRequest?.respond(0);
+        call.bodyEnd();
         return;
       }
       // Observe before enqueue: a byte stream transfers (detaches) the chunk's buffer.
@@ -312,9 +323,9 @@ export function tapBody(source: ReadableStream<Uint8Array>, call: GatewayCall, p
       // in order, or the parsers would see two interleaved copies of one stream.
       const chunk = result.value;
       const end = offset + chunk.byteLength;
-      if (end > progress.fed) {
-        call.bodyChunk(progress.fed > offset ? chunk.subarray(progress.fed - offset) : chunk);
-        progress.fed = end;
+      if (end > shared.fed) {
+        call.bodyChunk(shared.fed > offset ? chunk.subarray(shared.fed - offset) : chunk);
+        shared.fed = end;
       }
       offset = end;
       controller.enqueue(chunk);
@@ -336,19 +347,39 @@ function requestInfoFromBody(body: unknown, captureContent: boolean): RequestInf
 
 const utf8 = new TextDecoder();
 
-async function requestInfoFromRequest(request: Request, host: FetchTransportHost): Promise<RequestInfo | undefined> {
+/**
+ * The body of a Request, from a clone read only as far as the parser needs (the clone is a
+ * tee branch: what it is not read of is not buffered for it once it is cancelled).
+ */
+async function requestInfoFromRequest(request: Request, host: TransportHost): Promise<RequestInfo | undefined> {
+  const limit = host.captureMessageContent ? MAX_CAPTURED_REQUEST_CHARS : MAX_PARSED_REQUEST_CHARS;
   try {
-    return parseRequestBody(await request.clone().text(), host.captureMessageContent);
+    const reader = request.clone().body!.getReader();
+    const parts: Uint8Array[] = [];
+    let size = 0;
+    while (size <= limit) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      parts.push(value);
+      size += value.byteLength;
+    }
+    if (size > limit) void reader.cancel().catch(() => {});
+    return parseRequestBody(utf8.decode(Buffer.concat(parts)), host.captureMessageContent);
   } catch (error) {
     host.diag.debug('llm-gateway: could not read the Request body', error);
     return undefined;
   }
 }
 
-/** The headers fetch will send (init.headers replace a Request's), normalised only if asked. */
+/**
+ * The headers fetch will send (init.headers replace a Request's), normalised only if asked.
+ * Only the headers are kept, not `init`: a call lives as long as its body and must not pin
+ * the request body.
+ */
 function lazyRequestHeaders(input: FetchInput, init: FetchInit): RequestHeaders {
+  const source = init?.headers ?? (input instanceof Request ? input.headers : undefined);
   let headers: Headers | undefined;
-  const read = () => (headers ??= new Headers(init?.headers ?? (input instanceof Request ? input.headers : undefined)));
+  const read = () => (headers ??= new Headers(source));
   return {
     names: () => [...read().keys()],
     get: (name) => read().get(name) ?? undefined,

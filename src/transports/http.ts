@@ -4,7 +4,8 @@ import { errorMonitor } from 'node:events';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:http';
 import type { Transform } from 'node:stream';
 import * as zlib from 'node:zlib';
-import { isInsideObservedCall, type CallStart, type GatewayCall } from '../call';
+import { isInsideObservedCall, sendObserved, type CallStart, type GatewayCall } from '../call';
+import type { TransportHost } from './host';
 import { operationOf } from '../gateway';
 import type { RequestHeaders } from '../diagnostics';
 import { JSON_SCAN_WINDOW_BYTES, MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
@@ -14,15 +15,6 @@ import { EntryPointWrappers, type EntryTarget } from './http-entry-points';
 
 export { noteHttpModuleLoaded } from './http-entry-points';
 
-/** What the http transport needs from the instrumentation. */
-export interface HttpTransportHost {
-  readonly diag: DiagLogger;
-  /** Parse request messages too (content capture is on). */
-  readonly captureMessageContent: boolean;
-  /** The cheap host check: the region of a gateway authority, else undefined. */
-  regionOf(authority: string): string | undefined;
-  startCall(start: CallStart): GatewayCall | undefined;
-}
 
 // Published in the ClientRequest constructor (Node >= 22.12, so on every supported Node),
 // before any write, in the caller's context.
@@ -45,7 +37,7 @@ const unreadRequests = new FinalizationRegistry<GatewayCall>((call) => call.aban
  * request's own write/end, the response body through its push(), never consuming either.
  * Returns the function that undoes it.
  */
-export function installHttpTransport(host: HttpTransportHost): () => void {
+export function installHttpTransport(host: TransportHost): () => void {
   let pendingEntryCall: PendingEntryCall | undefined;
   let warnedAboutNesting = false;
 
@@ -100,7 +92,7 @@ export function installHttpTransport(host: HttpTransportHost): () => void {
     const entry: PendingEntryCall = { call, region, adopt: (request) => (created = new WeakRef(request)) };
     pendingEntryCall = entry;
     try {
-      return contextApi.with(call.context, send);
+      return sendObserved(call, send);
     } catch (error) {
       call.fail(error);
       throw error;
@@ -133,7 +125,9 @@ interface PendingEntryCall {
   adopt(request: ClientRequest): void;
 }
 
-function observeRequest(host: HttpTransportHost, request: ClientRequest, region: string, call: GatewayCall | undefined): void {
+function observeRequest(host: TransportHost, request: ClientRequest, region: string, call: GatewayCall | undefined): void {
+  // A second enabled copy of the instrumentation sees the same channel message.
+  if (observedRequests.has(request)) return;
   try {
     observedRequests.set(request, new ObservedRequest(host, request, region, call));
   } catch (error) {
@@ -160,7 +154,7 @@ class ObservedRequest {
   private cancelledByApplication = false;
 
   constructor(
-    private readonly host: HttpTransportHost,
+    private readonly host: TransportHost,
     private readonly request: ClientRequest,
     private readonly region: string,
     private call: GatewayCall | undefined,
