@@ -167,14 +167,16 @@ class ObservedRequest {
     const observed = this;
     wrapInstanceMethod(request, 'write', (write) =>
       function (this: ClientRequest, chunk: unknown, encoding?: unknown) {
-        observed.requestBody.add(chunk, encoding);
+        observed.guard(() => observed.requestBody.add(chunk, encoding));
         return Reflect.apply(write, this, arguments);
       },
     );
     wrapInstanceMethod(request, 'end', (end) =>
       function (this: ClientRequest, chunk?: unknown, encoding?: unknown) {
-        if (typeof chunk !== 'function') observed.requestBody.add(chunk, encoding);
-        observed.requestComplete();
+        observed.guard(() => {
+          if (typeof chunk !== 'function') observed.requestBody.add(chunk, encoding);
+          observed.requestComplete();
+        });
         return Reflect.apply(end, this, arguments);
       },
     );
@@ -223,7 +225,7 @@ class ObservedRequest {
     // body as it arrives without a 'data' listener, so the flowing mode stays the application's.
     wrapInstanceMethod(response, 'push', (push) =>
       function (this: IncomingMessage, chunk: unknown) {
-        observed.bodyArrived(chunk, encoding);
+        observed.guard(() => observed.bodyArrived(chunk, encoding));
         return Reflect.apply(push, this, arguments);
       },
     );
@@ -236,6 +238,15 @@ class ObservedRequest {
     response.on('end', () => this.responseEnd(call));
     response.on(errorMonitor, (error) => this.failed(error));
     response.on('close', () => this.responseClosed(call));
+  }
+
+  /** Runs observer code inside the application's write/end and Node's parser: it must not throw there. */
+  guard(fn: () => void): void {
+    try {
+      fn();
+    } catch (error) {
+      this.host.diag.error('llm-gateway: observing a node:http call failed', error);
+    }
   }
 
   private bodyArrived(chunk: unknown, encoding: string | undefined): void {
