@@ -55,8 +55,10 @@ export function diagnose(input: DiagnosticInput): Diagnostic[] {
   const { request, status, error } = input;
   const model = request?.model;
 
-  // Authentication: GET /v1/models needs none, so its headers are not judged.
-  if (input.requestHeaders && input.operation !== GEN_AI_OPERATION_LIST_MODELS) {
+  // Authentication: GET /v1/models needs none, so its headers are not judged. A missing or
+  // misspelled header shows as a 401/403 (or no answer): only then are the names looked at.
+  const authFailed = status === undefined || status === 401 || status === 403;
+  if (input.requestHeaders && input.operation !== GEN_AI_OPERATION_LIST_MODELS && authFailed) {
     const names = input.requestHeaders.names().map((n) => n.toLowerCase());
     const hasAuthorization = names.includes('authorization');
     // A look-alike next to a real Authorization header is some other header (x-auth...).
@@ -66,15 +68,20 @@ export function diagnose(input: DiagnosticInput): Diagnostic[] {
     } else if (!hasAuthorization) {
       add('auth.header_missing', 'error', 'No Authorization header was sent: pass the API key in the Authorization header.');
     }
+  }
+  if (input.requestHeaders && input.operation !== GEN_AI_OPERATION_LIST_MODELS) {
     const authorization = input.requestHeaders.get('authorization');
     if (authorization !== undefined && /^\s*bearer\s/i.test(authorization)) {
       add('auth.bearer_prefix', 'warning', 'The Authorization header has a "Bearer " prefix: the gateway documents the raw key (the prefix is accepted today, but not documented).');
     }
   }
-  for (const name of input.url.searchParams.keys()) {
-    if (KEY_QUERY_PARAMETER.test(name)) {
-      add('auth.key_in_query', 'error', `A credential-like query parameter "${name}" was sent: pass the key in the Authorization header, never in the URL (and rotate it: URLs end up in logs).`);
-      break;
+  // Most calls have no query string: skip building its parameters.
+  if (input.url.search) {
+    for (const name of input.url.searchParams.keys()) {
+      if (KEY_QUERY_PARAMETER.test(name)) {
+        add('auth.key_in_query', 'error', `A credential-like query parameter "${name}" was sent: pass the key in the Authorization header, never in the URL (and rotate it: URLs end up in logs).`);
+        break;
+      }
     }
   }
 

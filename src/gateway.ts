@@ -27,19 +27,19 @@ export function authorityOfUrl(url: string): string | undefined {
   const schemeEnd = url.indexOf('://');
   if (schemeEnd === -1) return undefined;
   const start = schemeEnd + 3;
+  // The authority ends at the first '/', '?', '#' (or '\\', which URL parsing treats as '/').
   let end = url.length;
-  for (let i = start; i < url.length; i++) {
-    const c = url.charCodeAt(i);
-    if (c === 47 /* / */ || c === 63 /* ? */ || c === 35 /* # */ || c === 92 /* \ */) {
-      end = i;
-      break;
-    }
+  for (const delimiter of AUTHORITY_END) {
+    const at = url.indexOf(delimiter, start);
+    if (at !== -1 && at < end) end = at;
   }
   let authority = url.slice(start, end);
   const at = authority.lastIndexOf('@');
   if (at !== -1) authority = authority.slice(at + 1);
   return authority.toLowerCase();
 }
+
+const AUTHORITY_END = ['/', '?', '#', '\\'];
 
 /** `gen_ai.operation.name` from the request method and path. */
 export function operationOf(method: string, pathname: string): string {

@@ -190,9 +190,9 @@ function recordInference(instruments: InferenceInstruments, m: CallMeasurement, 
 
 /** Leaves out attributes with no value: the Prometheus exporter would write `error_type=""`. */
 function definedOnly(attributes: Record<string, string | number | undefined>): Attributes {
-  const result: Attributes = {};
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value !== undefined && value !== '') result[key] = value;
+  for (const key in attributes) {
+    const value = attributes[key];
+    if (value === undefined || value === '') delete attributes[key];
   }
-  return result;
+  return attributes as Attributes;
 }

@@ -372,16 +372,26 @@ async function requestInfoFromRequest(request: Request, host: TransportHost): Pr
 }
 
 /**
- * The headers fetch will send (init.headers replace a Request's), normalised only if asked.
+ * The headers fetch will send (init.headers replace a Request's), read only when asked: one
+ * header straight from the application's object, all names (a copy) only for a failed call.
  * Only the headers are kept, not `init`: a call lives as long as its body and must not pin
  * the request body.
  */
 function lazyRequestHeaders(input: FetchInput, init: FetchInit): RequestHeaders {
   const source = init?.headers ?? (input instanceof Request ? input.headers : undefined);
-  let headers: Headers | undefined;
-  const read = () => (headers ??= new Headers(source));
+  let copy: Headers | undefined;
+  const all = () => (copy ??= new Headers(source));
   return {
-    names: () => [...read().keys()],
-    get: (name) => read().get(name) ?? undefined,
+    names: () => [...all().keys()],
+    get: (name) => {
+      if (source === undefined || source === null) return undefined;
+      if (source instanceof Headers) return source.get(name) ?? undefined;
+      if (Array.isArray(source) || typeof (source as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') return all().get(name) ?? undefined;
+      // A plain object, the common case (SDKs and the docs' examples): no copy.
+      for (const key in source) {
+        if (key.length === name.length && key.toLowerCase() === name) return String((source as Record<string, unknown>)[key]);
+      }
+      return undefined;
+    },
   };
 }
