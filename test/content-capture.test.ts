@@ -134,3 +134,27 @@ describe('message content capture', () => {
     }
   });
 });
+
+describe('credentials with content capture on', () => {
+  it('never records the API key, even when capturing content and the call goes wrong', async () => {
+    const key = 'sk-capture-mode-key-9f8e7d';
+    telemetry.instrumentation.setConfig({ hosts: hosts(), captureMessageContent: true });
+    try {
+      for (const headers of [{ authorization: `Bearer ${key}` }, { Authorisation: key }, { authorization: key }]) {
+        await (
+          await fetch(`${gateway.url}/v1/chat/completions?api_key=${key}`, {
+            method: 'POST',
+            headers,
+            body: JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'hello' }], stream: true }),
+          })
+        ).text();
+      }
+      await telemetry.waitForSpans(3);
+      const all = dump();
+      expect(all).toContain('gen_ai.input.messages');
+      expect(all).not.toContain(key);
+    } finally {
+      telemetry.instrumentation.setConfig({ hosts: hosts() });
+    }
+  });
+});
