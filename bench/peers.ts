@@ -22,8 +22,9 @@
 // every second and a batch log record processor, all exporting nowhere.
 // Knobs: BENCH_ROUNDS (15), BENCH_CALLS (200 per block), BENCH_STREAMS (20 per block),
 // BENCH_MEMORY_RUNS (3), BENCH_BREAKDOWN=1 (adds variants of this one to explain its cost).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { getHeapStatistics } from 'node:v8';
+import { startSimulatedGatewayProcess } from '../examples/simulated-gateway/process';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 15);
 const CALLS = Number(process.env.BENCH_CALLS ?? 200);
@@ -258,18 +259,6 @@ interface MemoryReport {
 
 // ================================================================== parent
 
-async function startGatewayProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/simulated-gateway/cli.ts', '--port', '0', '--rate-limit', '1000000000'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /listening on (http:\/\/\S+)/.exec(output);
-    if (match) return { url: match[1]!, child };
-  }
-  throw new Error(`simulated gateway did not start: ${output}`);
-}
 
 async function runMemoryWorker(config: Config, gatewayUrl: string): Promise<MemoryReport> {
   const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', __filename, '--memory-worker', config, gatewayUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -294,7 +283,7 @@ function configsFor(workload: WorkloadName, all: readonly Config[]): Config[] {
 }
 
 async function main(): Promise<void> {
-  const gateway = await startGatewayProcess();
+  const gateway = await startSimulatedGatewayProcess();
   process.once('exit', () => gateway.child.kill('SIGTERM'));
   const configs = BREAKDOWN ? [...CONFIGS, ...BREAKDOWN_CONFIGS] : CONFIGS;
   console.log(
@@ -399,7 +388,7 @@ function print(rows: string[][]): void {
  * one configuration, one workload, long enough for a CPU profile (BENCHMARKS.md, "Profile").
  */
 async function profile(config: Config, name: WorkloadName, count: number): Promise<void> {
-  const gateway = await startGatewayProcess();
+  const gateway = await startSimulatedGatewayProcess();
   const bench = await setUp(gateway.url);
   bench.enable(config);
   const workload = bench.workloads[name];

@@ -4,7 +4,6 @@
 //
 // The simulated gateway runs in a child process so the client's event loop measures only
 // the client (the machine has 2 cores: one serves, one calls).
-import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:http';
 import { context } from '@opentelemetry/api';
@@ -13,6 +12,7 @@ import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
 // The built package, as users run it (the TypeScript sources under tsx run slower).
 import { LlmGatewayInstrumentation } from '../dist/cjs/index.js';
+import { startSimulatedGatewayProcess } from '../examples/simulated-gateway/process';
 
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
 const CALLS_PER_ROUND = Number(process.env.BENCH_CALLS ?? 200);
@@ -39,18 +39,6 @@ class IdleReader extends MetricReader {
   }
 }
 
-async function startGatewayProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/simulated-gateway/cli.ts', '--port', '0', '--rate-limit', '1000000000'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /listening on (http:\/\/\S+)/.exec(output);
-    if (match) return { url: match[1]!, child };
-  }
-  throw new Error(`simulated gateway did not start: ${output}`);
-}
 
 /** A plain loopback server that is not a gateway host: the cost of the host check alone. */
 async function startOtherServer(): Promise<{ url: string; close(): void }> {
@@ -98,7 +86,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 async function main(): Promise<void> {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  const gateway = await startGatewayProcess();
+  const gateway = await startSimulatedGatewayProcess();
   const other = await startOtherServer();
   const exporter = new DiscardingExporter();
   const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });

@@ -24,12 +24,12 @@ import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type R
 import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type Span, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import axios from 'axios';
-import { spawn, type ChildProcess } from 'node:child_process';
 import http from 'node:http';
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 // The built package, as users run it.
 import { LlmGatewayInstrumentation } from '../dist/cjs/index.js';
+import { startSimulatedGatewayProcess } from '../examples/simulated-gateway/process';
 
 const CALLS = Number(process.env.SOAK_CALLS ?? 100_000);
 const CONCURRENCY = Number(process.env.SOAK_CONCURRENCY ?? 32);
@@ -146,18 +146,6 @@ async function shutdown(p: Pipeline): Promise<void> {
 
 // ------------------------------------------------------------------ the gateway and the calls
 
-async function startGatewayProcess(): Promise<{ url: string; child: ChildProcess }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'examples/simulated-gateway/cli.ts', '--port', '0', '--rate-limit', '1000000000'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  for await (const chunk of child.stdout!) {
-    output += chunk;
-    const match = /listening on (http:\/\/\S+)/.exec(output);
-    if (match) return { url: match[1]!, child };
-  }
-  throw new Error(`simulated gateway did not start: ${output}`);
-}
 
 let gatewayUrl = '';
 const headers = { authorization: 'soak-key', 'content-type': 'application/json' };
@@ -315,7 +303,7 @@ async function main(): Promise<void> {
     },
     DiagLogLevel.ERROR,
   );
-  const gateway = await startGatewayProcess();
+  const gateway = await startSimulatedGatewayProcess();
   process.once('exit', () => gateway.child.kill('SIGTERM'));
   gatewayUrl = gateway.url;
   const verdicts: Verdict[] = [];

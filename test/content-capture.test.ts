@@ -140,7 +140,7 @@ describe('credentials with content capture on', () => {
     const key = 'sk-capture-mode-key-9f8e7d';
     telemetry.instrumentation.setConfig({ hosts: hosts(), captureMessageContent: true });
     try {
-      for (const headers of [{ authorization: `Bearer ${key}` }, { Authorisation: key }, { authorization: key }]) {
+      for (const headers of [{ authorization: `Bearer ${key}` }, { Authorisation: key }, { authorization: key }] as Record<string, string>[]) {
         await (
           await fetch(`${gateway.url}/v1/chat/completions?api_key=${key}`, {
             method: 'POST',
