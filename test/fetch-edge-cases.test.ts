@@ -158,3 +158,25 @@ describe('fetch edge cases', () => {
     });
   });
 });
+
+describe('json() on a body that is not JSON', () => {
+  it('rejects with the same SyntaxError as native json(), and keeps the request_id of a cut body', async () => {
+    const read = async () => {
+      const res = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'k' }, body: body({ x_sim: { mode: 'truncate' } }) });
+      return res.json().then(
+        () => 'parsed',
+        (error: Error) => `${error.name}: ${error.message}`,
+      );
+    };
+    telemetry.instrumentation.disable();
+    const native = await read();
+    telemetry.instrumentation.enable();
+    telemetry.reset();
+    const observed = await read();
+    expect(native).toMatch(/^SyntaxError/);
+    expect(observed).toBe(native);
+    const [span] = await telemetry.waitForSpans(1);
+    expect(span!.attributes['assemblyai.request_id']).toMatch(/^[0-9a-f-]{36}$/);
+    expect(span!.status.code).toBe(SpanStatusCode.UNSET);
+  });
+});

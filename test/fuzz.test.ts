@@ -699,8 +699,12 @@ async function runCase(c: FuzzCase, reader: Reader): Promise<void> {
     // The application sees exactly what it sees without the instrumentation.
     expect(observed.status).toBe(plain.status);
     expect(observed.headers).toEqual(plain.headers);
-    expect(observed.error).toEqual(plain.error);
-    expect(observed.complete).toBe(plain.complete);
+    // A reader that stops after its first chunk races a reset: whether that chunk or the
+    // reset's error comes first depends on timing, instrumented or not.
+    if (!(reader.partial && isReset(c))) {
+      expect(observed.error).toEqual(plain.error);
+      expect(observed.complete).toBe(plain.complete);
+    }
     if (reader.partial) {
       const whole = reader.raw ? wireBytes(c) : c.payload.body;
       for (const o of [plain, observed]) if (o.prefix !== undefined) expect(whole.subarray(0, o.prefix.length).equals(o.prefix)).toBe(true);

@@ -267,6 +267,7 @@ function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | un
         return Promise.reject(error);
       }
     }
+    if (name === 'json') return readJson(this, call);
     const result = Reflect.apply(native, this, []) as Promise<unknown>;
     result.then(
       (value) => {
@@ -281,6 +282,34 @@ function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | un
   };
   Object.defineProperty(read, 'name', { value: name });
   return { [name]: { configurable: true, writable: true, value: read } };
+}
+
+const nativeText = Response.prototype.text;
+
+/**
+ * json() is JSON.parse of the UTF-8 text of the body, as text() decodes it (fetch spec, "parse
+ * JSON from bytes"). Taking the two steps here gives the application the same value or the
+ * same SyntaxError, and keeps the text of a body that is not JSON (a cut body, a proxy's page)
+ * for what it can still tell.
+ */
+function readJson(response: Response, call: GatewayCall): Promise<unknown> {
+  return (Reflect.apply(nativeText, response, []) as Promise<string>).then(
+    (text) => {
+      let value: unknown;
+      try {
+        value = JSON.parse(text);
+      } catch (error) {
+        call.bodyRead({ text });
+        throw error;
+      }
+      call.bodyRead({ json: value });
+      return value;
+    },
+    (error: unknown) => {
+      call.fail(error);
+      throw error;
+    },
+  );
 }
 
 function isSyntaxError(error: unknown): boolean {
