@@ -1,9 +1,7 @@
 import type { Attributes } from '@opentelemetry/api';
 import {
-  AggregationTemporality,
   DataPointType,
   MeterProvider,
-  MetricReader,
   type DataPoint,
   type Histogram,
   type MetricData,
@@ -11,7 +9,7 @@ import {
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startSimulatedGateway, type SimulatedGateway } from '../examples/simulated-gateway/server';
 import * as semconv from '../src/semconv';
-import { setupTelemetry, type TestTelemetry } from './support/telemetry';
+import { OnDemandReader, setupTelemetry, type TestTelemetry } from './support/telemetry';
 
 // Metric points as an in-memory reader collects them: names, attributes and values are the
 // contract users build dashboards and alerts on.
@@ -22,18 +20,6 @@ const TOKEN_USAGE = 'gen_ai.client.token.usage';
 const TTFC = 'gen_ai.client.operation.time_to_first_chunk';
 const REMAINING = 'assemblyai.ratelimit.remaining';
 const LIMIT = 'assemblyai.ratelimit.limit';
-
-class OnDemandReader extends MetricReader {
-  constructor() {
-    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
-  }
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
 
 let us: SimulatedGateway;
 let eu: SimulatedGateway;

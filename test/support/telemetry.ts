@@ -40,8 +40,11 @@ export class LifecycleCounter implements SpanProcessor {
   }
 }
 
-/** A reader the test collects on demand. */
-class OnDemandReader extends MetricReader {
+/** A cumulative reader the test collects on demand. */
+export class OnDemandReader extends MetricReader {
+  constructor() {
+    super({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  }
   protected onForceFlush(): Promise<void> {
     return Promise.resolve();
   }
@@ -71,7 +74,7 @@ export function setupTelemetry(hosts: GatewayHost[] = [], config: Omit<LlmGatewa
   const exporter = new InMemorySpanExporter();
   const lifecycle = new LifecycleCounter();
   const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter }), lifecycle] });
-  const reader = new OnDemandReader({ aggregationTemporalitySelector: () => AggregationTemporality.CUMULATIVE });
+  const reader = new OnDemandReader();
   const meterProvider = new MeterProvider({ readers: [reader] });
   const logExporter = new InMemoryLogRecordExporter();
   const loggerProvider = new LoggerProvider({ processors: [new SimpleLogRecordProcessor({ exporter: logExporter })] });
