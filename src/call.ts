@@ -25,6 +25,7 @@ import { SseEventParser, SseObserver } from './parse/sse';
 import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
 import { shortString } from './parse/values';
 import * as semconv from './semconv';
+import { sendingObserved } from './transports/shared';
 
 /** What a call needs from the instrumentation, read when needed (the meter provider may change). */
 export interface CallEnvironment {
@@ -55,27 +56,9 @@ type Outcome =
   | { kind: 'cancelled' }
   | { kind: 'abandoned'; why: 'unread' | 'max_duration' };
 
-/**
- * Above zero while a transport synchronously hands an observed call to the layer below it
- * (the original fetch, http.request): a second copy of the instrumentation, or node:http
- * under a polyfilled fetch, must not observe the same call again. A synchronous flag, not a
- * context value: contexts propagate into the application's callbacks, and a gateway call made
- * from one of those is a call of its own.
- */
-let sendingObservedCall = 0;
-
-export function isInsideObservedCall(): boolean {
-  return sendingObservedCall > 0;
-}
-
-/** Runs the layer below a transport for `call`: in its context, marked as observed. */
+/** Runs the layer below a transport for `call`: in its context, marked as an observed call being sent. */
 export function sendObserved<T>(call: GatewayCall, send: () => T): T {
-  sendingObservedCall++;
-  try {
-    return contextApi.with(call.context, send);
-  } finally {
-    sendingObservedCall--;
-  }
+  return sendingObserved(() => contextApi.with(call.context, send));
 }
 
 /**

@@ -1,6 +1,7 @@
 import { semconvStabilityFromStr, type InstrumentationConfig, type SemconvStability } from '@opentelemetry/instrumentation';
 import type { RedactMessageContent } from './content';
 import type { LlmGatewayCallRecord } from './record';
+import { normaliseHost } from './gateway';
 
 /** A host to treat as an LLM Gateway: a proxy, a private endpoint, a local simulator. */
 export interface GatewayHost {
@@ -93,26 +94,6 @@ export function resolveConfig(config: LlmGatewayInstrumentationConfig, env: Node
     onCallEnd: config.onCallEnd,
     emitCallRecords: config.emitCallRecords ?? true,
   };
-}
-
-/**
- * Accepts `host`, `host:port`, or a whole URL, and returns the lower-case authority. A default
- * port (80, 443) is dropped: URLs and Host headers drop it too, so `proxy:443` must match `proxy`.
- */
-function normaliseHost(host: string): string | undefined {
-  const trimmed = host.trim().toLowerCase();
-  if (!trimmed) return undefined;
-  let authority: string;
-  if (trimmed.includes('://')) {
-    try {
-      authority = new URL(trimmed).host;
-    } catch {
-      return undefined;
-    }
-  } else {
-    authority = trimmed.replace(/\/.*$/, '');
-  }
-  return authority.replace(/:(80|443)$/, '');
 }
 
 function envFlag(value: string | undefined): boolean {

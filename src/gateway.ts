@@ -22,7 +22,13 @@ export function gatewayRegion(config: ResolvedConfig, authority: string): string
   return hosts.get(authority.slice(0, colon));
 }
 
-/** The authority (`host[:port]`, lower case, no userinfo) of an absolute URL string, cheaply. */
+// This file is the one home for "is this a gateway request, which authority, which region":
+// every transport and the register entry find a request's authority here.
+
+/**
+ * The authority (`host[:port]`, lower case, no userinfo) of an absolute URL string or an
+ * origin (`https://host:port`, as undici reports it), cheaply: no URL parsing.
+ */
 export function authorityOfUrl(url: string): string | undefined {
   const schemeEnd = url.indexOf('://');
   if (schemeEnd === -1) return undefined;
@@ -40,6 +46,50 @@ export function authorityOfUrl(url: string): string | undefined {
 }
 
 const AUTHORITY_END = ['/', '?', '#', '\\'];
+
+/** `host[:port]` from a host name and a port, bracketing an IPv6 literal given without brackets. */
+export function formatAuthority(hostname: string, port: string | number | undefined | null): string {
+  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
+  return port !== undefined && port !== null && port !== '' ? `${host}:${port}` : host;
+}
+
+/** `host[:port]` of `http.request` options (`hostname` wins over `host`, which may carry the port). */
+export function authorityOfRequestOptions(options: {
+  hostname?: string | null;
+  host?: string | null;
+  port?: string | number | null;
+}): string | undefined {
+  const hostname = options.hostname ?? options.host?.replace(/:\d+$/, '');
+  if (!hostname) return undefined;
+  return formatAuthority(hostname, options.port).toLowerCase();
+}
+
+/** `host[:port]` a node:http ClientRequest addresses (its Host header), lower case. */
+export function authorityOfClientRequest(request: { getHeader(name: string): unknown; host: string }): string {
+  const host = request.getHeader('host');
+  return (typeof host === 'string' ? host : request.host).toLowerCase();
+}
+
+/**
+ * A configured gateway host as the lower-case authority the checks compare: accepts `host`,
+ * `host:port` or a whole URL. A default port (80, 443) is dropped: URLs and Host headers drop
+ * it too, so `proxy:443` must match `proxy`.
+ */
+export function normaliseHost(host: string): string | undefined {
+  const trimmed = host.trim().toLowerCase();
+  if (!trimmed) return undefined;
+  let authority: string;
+  if (trimmed.includes('://')) {
+    try {
+      authority = new URL(trimmed).host;
+    } catch {
+      return undefined;
+    }
+  } else {
+    authority = trimmed.replace(/\/.*$/, '');
+  }
+  return authority.replace(/:(80|443)$/, '');
+}
 
 /** `gen_ai.operation.name` from the request method and path. */
 export function operationOf(method: string, pathname: string): string {

@@ -1,3 +1,4 @@
+import type { Context } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { GatewayCall, type CallEnvironment, type CallStart } from './call';
 import { resolveConfig, type LlmGatewayInstrumentationConfig, type ResolvedConfig } from './config';
@@ -6,6 +7,7 @@ import { GatewayMetrics } from './metrics';
 import { installFetchTransport } from './transports/fetch';
 import type { TransportHost } from './transports/host';
 import { installHttpTransport, noteHttpModuleLoaded } from './transports/http';
+import { installUndiciTransport } from './transports/undici';
 import { PACKAGE_NAME, PACKAGE_VERSION } from './version';
 
 /**
@@ -20,6 +22,7 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
   declare private metrics: GatewayMetrics;
   declare private uninstallFetch: (() => void) | undefined;
   declare private uninstallHttp: (() => void) | undefined;
+  declare private uninstallUndici: (() => void) | undefined;
 
   constructor(config: LlmGatewayInstrumentationConfig = {}) {
     super(PACKAGE_NAME, PACKAGE_VERSION, config);
@@ -58,8 +61,9 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
         return self.resolved.captureMessageContent;
       },
       regionOf: (authority) => gatewayRegion(self.resolved, authority),
-      startCall: (start: CallStart) => new GatewayCall(environment, start),
+      startCall: (start: CallStart, parent?: Context) => new GatewayCall(environment, start, parent),
     };
+    this.uninstallUndici = installUndiciTransport(host);
     this.uninstallFetch = installFetchTransport(host);
     this.uninstallHttp = installHttpTransport(host);
   }
@@ -71,6 +75,8 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
     this.uninstallFetch = undefined;
     this.uninstallHttp?.();
     this.uninstallHttp = undefined;
+    this.uninstallUndici?.();
+    this.uninstallUndici = undefined;
   }
 
   /** Getters, so calls see a tracer/meter provider set after enable() and config changes. */

@@ -11,9 +11,8 @@ import { diag } from '@opentelemetry/api';
 import { HttpInstrumentation } from '@opentelemetry/instrumentation-http';
 import { UndiciInstrumentation } from '@opentelemetry/instrumentation-undici';
 import { NodeSDK } from '@opentelemetry/sdk-node';
-import type { RequestOptions } from 'node:http';
 import { resolveConfig } from './config';
-import { authorityOfUrl, gatewayRegion } from './gateway';
+import { authorityOfRequestOptions, authorityOfUrl, gatewayRegion } from './gateway';
 import { LlmGatewayInstrumentation } from './instrumentation';
 
 /** How long a signal waits for the last export before the process exits by it. */
@@ -46,13 +45,6 @@ function start(): void {
   require('node:http');
   require('node:https');
   flushOnExit(sdk);
-}
-
-/** `host[:port]` of http.request options (`host` may carry the port; `hostname` wins). */
-function authorityOfRequestOptions(options: RequestOptions): string | undefined {
-  const hostname = options.hostname ?? options.host?.replace(/:\d+$/, '');
-  if (!hostname) return undefined;
-  return options.port !== undefined && options.port !== null && options.port !== '' ? `${hostname}:${options.port}` : hostname;
 }
 
 function flushOnExit(sdk: NodeSDK): void {

@@ -1,49 +1,27 @@
-import { ReadableStream as WebReadableStream, type ReadableStreamDefaultReader, type ReadableStreamReadResult } from 'node:stream/web';
-import { isInsideObservedCall, sendObserved, type ConsumedBody, type GatewayCall } from '../call';
+import { sendObserved, type GatewayCall } from '../call';
 import type { RequestHeaders } from '../diagnostics';
 import { authorityOfUrl, operationOf } from '../gateway';
 import { MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
 import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
+import { observeResponseTap, type FetchTransport } from './fetch-tap';
 import type { TransportHost } from './host';
-
-/** One installation: the fetch it wraps, and what it learned about it. */
-interface FetchTransport {
-  readonly host: TransportHost;
-  readonly original: Fetch;
-  /** The wrapped fetch turned out not to return Node's Responses (a polyfill): pass through. */
-  foreign: boolean;
-}
+import { isInsideObservedCall, shared, type UndiciRequestClaim } from './shared';
+import { NODE_UNDICI_PUBLISHES_BODIES, observeUndiciRequest } from './undici';
 
 type Fetch = typeof globalThis.fetch;
 type FetchInput = Parameters<Fetch>[0];
 type FetchInit = Parameters<Fetch>[1];
 
-// Statuses whose Response may not be constructed with a body (fetch spec, "null body status").
-const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
-
-/** A response body and its clones: they carry the same bytes to the same call. */
-interface SharedBody {
-  readonly call: GatewayCall;
-  /** How many body bytes the call was handed, by whichever copy was read furthest. */
-  fed: number;
-  /** Copies (the response, its clones, or the `body` streams handed out) still reachable. */
-  live: number;
-}
-
 /**
- * Ends a call whose body became unreachable before it was read to the end, once every copy
- * of it has: a Response is registered until the application takes its `body`, then the
- * stream is (an application may keep reading `response.body` after dropping the Response).
- */
-const unreadBodies = new FinalizationRegistry<SharedBody>((shared) => {
-  if (--shared.live === 0) shared.call.abandon('unread');
-});
-
-/**
- * Replaces `globalThis.fetch` with a wrapper that observes gateway calls, and returns the
- * function that undoes it. Stainless SDKs (openai) read the global fetch when a client is
- * constructed, so the instrumentation must be enabled before clients are created.
+ * Replaces `globalThis.fetch` with a wrapper that starts the span of each gateway call before
+ * the request leaves (samplers see the model; the undici instrumentation's HTTP span becomes
+ * its child), and returns the function that undoes it.
+ *
+ * Where Node's undici publishes the body channels (Node >= 24.4) the response is observed at
+ * the wire (transports/undici.ts) and the application gets the very promise and Response fetch
+ * made. Elsewhere (Node 22) the response is observed through a pass-through tap of its body
+ * (transports/fetch-tap.ts).
  */
 export function installFetchTransport(host: TransportHost): () => void {
   const original = globalThis.fetch;
@@ -58,13 +36,7 @@ export function installFetchTransport(host: TransportHost): () => void {
     if (!active || transport.foreign) return Reflect.apply(original, this, arguments);
     const region = regionOfInput(host, input);
     if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
-    try {
-      return observeFetch(transport, this, arguments, input, init, region);
-    } catch (error) {
-      // Only synchronous work before the request left can throw here: send it unobserved.
-      host.diag.error('llm-gateway: could not observe a fetch call', error);
-      return Reflect.apply(original, this, arguments);
-    }
+    return observeFetch(transport, this, arguments, input, init, region);
   };
   globalThis.fetch = instrumentedFetch as Fetch;
 
@@ -85,6 +57,23 @@ function regionOfInput(host: TransportHost, input: FetchInput): string | undefin
   return authority === undefined ? undefined : host.regionOf(authority);
 }
 
+/** The undici request created synchronously inside the original fetch belongs to this call. */
+class FetchCallClaim implements UndiciRequestClaim {
+  claimed = false;
+
+  constructor(
+    private readonly host: TransportHost,
+    private readonly call: GatewayCall,
+    private readonly signal: AbortSignal | undefined,
+    private readonly needsRequestBody: boolean,
+  ) {}
+
+  claim(request: object): void {
+    this.claimed = true;
+    if (NODE_UNDICI_PUBLISHES_BODIES) observeUndiciRequest(this.host, request, this.call, this.signal, this.needsRequestBody);
+  }
+}
+
 function observeFetch(
   transport: FetchTransport,
   thisArg: unknown,
@@ -93,284 +82,67 @@ function observeFetch(
   init: FetchInit,
   region: string,
 ): Promise<Response> {
-  const { host } = transport;
-  const body = init?.body !== undefined && init.body !== null ? init.body : undefined;
-  let request: RequestInfo | Promise<RequestInfo | undefined> | undefined;
-  if (body === undefined && input instanceof Request && input.body !== null) {
-    // A Request's body can only be read from a clone, asynchronously: the request leaves at
-    // once and the call learns the body when the clone's first bytes are read.
-    request = requestInfoFromRequest(input, host);
-  } else {
-    try {
-      request = requestInfoFromBody(body, host.captureMessageContent);
-    } catch (error) {
-      host.diag.debug('llm-gateway: could not read the request body', error);
-    }
-  }
-  return send(transport, thisArg, args, input, init, region, request);
-}
-
-async function send(
-  transport: FetchTransport,
-  thisArg: unknown,
-  args: IArguments,
-  input: FetchInput,
-  init: FetchInit,
-  region: string,
-  request: RequestInfo | Promise<RequestInfo | undefined> | undefined,
-): Promise<Response> {
   const { host, original } = transport;
   let call: GatewayCall;
+  let claim: FetchCallClaim;
+  let requestBodyLater: Promise<RequestInfo | undefined> | undefined;
   try {
-    const url = new URL(input instanceof Request ? input.url : String(input));
-    const method = (init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase();
+    const body = init?.body !== undefined && init.body !== null ? init.body : undefined;
+    const request = body === undefined ? undefined : requestInfoFromBody(body, host);
+    const requestObject = input instanceof Request ? input : undefined;
+    const needsRequestBody = request === undefined && (body !== undefined || requestObject?.body != null);
+    // Without the wire (Node 22), a Request's body is read from a clone, asynchronously: the
+    // request leaves at once and the call learns the body when the clone's bytes are read.
+    if (needsRequestBody && !NODE_UNDICI_PUBLISHES_BODIES && body === undefined) requestBodyLater = requestInfoFromRequest(requestObject!, host);
+    const url = new URL(requestObject?.url ?? String(input));
+    const method = (init?.method ?? requestObject?.method ?? 'GET').toUpperCase();
     call = host.startCall({
       method,
       url,
       region,
       operation: operationOf(method, url.pathname),
-      request: request instanceof Promise ? undefined : request,
+      request,
       requestHeaders: lazyRequestHeaders(input, init),
     });
+    claim = new FetchCallClaim(host, call, init?.signal ?? requestObject?.signal ?? undefined, needsRequestBody);
   } catch (error) {
-    host.diag.error('llm-gateway: could not start a span for a fetch call', error);
-    return Reflect.apply(original, thisArg, args);
+    // Only synchronous work before the request left can throw here: send it unobserved.
+    host.diag.error('llm-gateway: could not observe a fetch call', error);
+    return Reflect.apply(original, thisArg, args) as Promise<Response>;
   }
-  if (request instanceof Promise) void request.then((info) => info && call.requestBody(info));
+  if (requestBodyLater !== undefined) void requestBodyLater.then((info) => info && call.requestBody(info));
 
-  let response: Response;
+  let response: Promise<Response>;
   try {
-    response = await sendObserved(call, () => Reflect.apply(original, thisArg, args) as Promise<Response>);
+    response = sendObserved(call, () => {
+      shared.fetchCall = claim;
+      try {
+        return Reflect.apply(original, thisArg, args) as Promise<Response>;
+      } finally {
+        if (shared.fetchCall === claim) shared.fetchCall = undefined;
+      }
+    });
   } catch (error) {
     call.fail(error);
     throw error;
   }
-  return observeResponse(transport, response, call);
+  if (claim.claimed && NODE_UNDICI_PUBLISHES_BODIES) {
+    // Observed at the wire: the application gets fetch's own promise. undici reports failures
+    // on its error channel; this catches one that fails before undici could.
+    response.then(undefined, (error: unknown) => call.fail(error));
+    return response;
+  }
+  return observeResponseTap(transport, response, call);
 }
 
-function observeResponse(transport: FetchTransport, response: Response, call: GatewayCall): Response {
+function requestInfoFromBody(body: unknown, host: TransportHost): RequestInfo | undefined {
   try {
-    call.responseHead(response.status, (name) => response.headers.get(name));
-    if (Object.getPrototypeOf(response) !== Response.prototype) {
-      // A global fetch replaced by a polyfill (node-fetch) returns its own Response class,
-      // whose body cannot be observed from here. Its requests go through node:http, where
-      // the http transport sees them whole: let it, from the next call on.
-      transport.host.diag.debug('llm-gateway: globalThis.fetch does not return Node Responses; leaving its calls to the http transport');
-      transport.foreign = true;
-      call.bodyEnd();
-      return response;
-    }
-    if (response.body === null || NULL_BODY_STATUSES.has(response.status)) {
-      call.bodyEnd();
-      return response;
-    }
-    observeBody(response, { call, fed: 0, live: 0 });
+    if (typeof body === 'string') return parseRequestBody(body, host.captureMessageContent);
+    if (body instanceof ArrayBuffer) return parseRequestBody(utf8.decode(body), host.captureMessageContent);
+    if (ArrayBuffer.isView(body)) return parseRequestBody(utf8.decode(body as Uint8Array), host.captureMessageContent);
   } catch (error) {
-    transport.host.diag.error('llm-gateway: could not observe a response body; passing it through', error);
-    call.bodyEnd();
+    host.diag.debug('llm-gateway: could not read the request body', error);
   }
-  return response;
-}
-
-/** Per observed Response: the body it shares with its clones, and the tap handed out as `body`. */
-interface ObservedBody {
-  readonly shared: SharedBody;
-  tap: ReadableStream<Uint8Array> | undefined;
-}
-const observedBodies = new WeakMap<Response, ObservedBody>();
-
-/**
- * Observes the body of the application's own Response object (same identity, headers,
- * internal body; still `instanceof Response`) by giving it a prototype that sits on top of
- * Response.prototype and shadows the ways to read a body. One prototype change per response
- * is far cheaper than defining properties on each one.
- */
-function observeBody(response: Response, shared: SharedBody): void {
-  observedBodies.set(response, { shared, tap: undefined });
-  Object.setPrototypeOf(response, observedResponsePrototype);
-  shared.live++;
-  unreadBodies.register(response, shared, response);
-}
-
-const nativeBody = Object.getOwnPropertyDescriptor(Response.prototype, 'body')!.get!;
-const nativeClone = Response.prototype.clone;
-
-/**
- * `json()`/`text()`/`arrayBuffer()`/`bytes()` call the native method and look at what it
- * returns: no copy and no second read. `body` hands out a pass-through tap over the native
- * stream, created on first access; it locks the native stream only at the first read.
- */
-const observedResponsePrototype: object = Object.create(Response.prototype, {
-  ...readWhole('json', (json: unknown) => ({ json })),
-  ...readWhole('text', (text: string) => ({ text })),
-  ...readWhole('arrayBuffer', (buffer: ArrayBuffer) => ({ bytes: new Uint8Array(buffer) })),
-  // `bytes()` is newer than some Node 22 releases: readWhole shadows only what exists.
-  ...readWhole('bytes', (bytes: Uint8Array) => ({ bytes })),
-  ...readWhole('blob', () => undefined),
-  ...readWhole('formData', () => undefined),
-  body: {
-    configurable: true,
-    get(this: Response) {
-      const observed = observedBodies.get(this);
-      return observed === undefined ? Reflect.apply(nativeBody, this, []) : tapOf(this, observed);
-    },
-  },
-  clone: {
-    configurable: true,
-    writable: true,
-    value: function clone(this: Response): Response {
-      const copy = Reflect.apply(nativeClone, this, []) as Response;
-      const observed = observedBodies.get(this);
-      if (observed !== undefined) {
-        // clone() tees the native stream: a tap not yet read would sit on a locked stream.
-        observed.tap = undefined;
-        observeBody(copy, observed.shared);
-      }
-      return copy;
-    },
-  },
-});
-
-/** The tap over a response's native body stream, created once. */
-function tapOf(response: Response, observed: ObservedBody): ReadableStream<Uint8Array> {
-  if (observed.tap === undefined) {
-    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.shared);
-    // From now on the application may hold the stream without the Response: the stream
-    // stands for this copy (a Response whose tap was replaced after clone() keeps both).
-    if (unreadBodies.unregister(response)) unreadBodies.register(observed.tap, observed.shared);
-    else {
-      observed.shared.live++;
-      unreadBodies.register(observed.tap, observed.shared);
-    }
-  }
-  return observed.tap;
-}
-
-type BodyReader = 'arrayBuffer' | 'blob' | 'bytes' | 'formData' | 'json' | 'text';
-
-function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | undefined): PropertyDescriptorMap {
-  const native = (Response.prototype as unknown as Record<string, ((this: Response) => Promise<unknown>) | undefined>)[name];
-  if (typeof native !== 'function') return {};
-  const read = function (this: Response): Promise<unknown> {
-    const observed = observedBodies.get(this);
-    if (observed === undefined) return Reflect.apply(native, this, []) as Promise<unknown>;
-    // The native stream is locked only when the tap is first read: a tap the application
-    // holds a reader of must make this read fail as it would natively.
-    if (observed.tap?.locked) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
-    const { call } = observed.shared;
-    if (call.isEventStream) {
-      // An event stream read whole still passes through the tap chunk by chunk, so the
-      // first chunk is timed; the native reader then decodes exactly as it would have.
-      try {
-        return Reflect.apply(native, new Response(tapOf(this, observed), { headers: this.headers }), []) as Promise<unknown>;
-      } catch (error) {
-        return Promise.reject(error);
-      }
-    }
-    if (name === 'json') return readJson(this, call);
-    const result = Reflect.apply(native, this, []) as Promise<unknown>;
-    result.then(
-      (value) => {
-        const body = toBody(value as never);
-        if (body === undefined) call.bodyEnd();
-        else call.bodyRead(body);
-      },
-      // A body read to the end that is not JSON (a proxy's HTML page) is not a failed call.
-      (error: unknown) => (isSyntaxError(error) ? call.bodyEnd() : call.fail(error)),
-    );
-    return result;
-  };
-  Object.defineProperty(read, 'name', { value: name });
-  return { [name]: { configurable: true, writable: true, value: read } };
-}
-
-const nativeText = Response.prototype.text;
-
-/**
- * json() is JSON.parse of the UTF-8 text of the body, as text() decodes it (fetch spec, "parse
- * JSON from bytes"). Taking the two steps here gives the application the same value or the
- * same SyntaxError, and keeps the text of a body that is not JSON (a cut body, a proxy's page)
- * for what it can still tell.
- */
-function readJson(response: Response, call: GatewayCall): Promise<unknown> {
-  return (Reflect.apply(nativeText, response, []) as Promise<string>).then(
-    (text) => {
-      let value: unknown;
-      try {
-        value = JSON.parse(text);
-      } catch (error) {
-        call.bodyRead({ text });
-        throw error;
-      }
-      call.bodyRead({ json: value });
-      return value;
-    },
-    (error: unknown) => {
-      call.fail(error);
-      throw error;
-    },
-  );
-}
-
-function isSyntaxError(error: unknown): boolean {
-  return error instanceof SyntaxError;
-}
-
-/**
- * A pass-through byte stream over the original body. It pulls only when the application
- * pulls (highWaterMark 0), so there is no read-ahead and no buffering, and the same bytes
- * reach the application at the same pace. A byte stream, like fetch's own body, so BYOB
- * readers keep working. No tee()/clone(): an unread branch would buffer without bound.
- */
-export function tapBody(source: ReadableStream<Uint8Array>, shared: SharedBody): ReadableStream<Uint8Array> {
-  const { call } = shared;
-  // Locked at the first read, not before: taking `body` alone must not make json() fail.
-  let sourceReader: ReadableStreamDefaultReader<Uint8Array> | undefined;
-  let offset = 0;
-  const reader = () => (sourceReader ??= source.getReader());
-  // node:stream/web's ReadableStream is the global one; its typings know byte streams.
-  const tap = new WebReadableStream({
-    type: 'bytes',
-    async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader().read();
-      } catch (error) {
-        call.fail(error);
-        controller.error(error);
-        return;
-      }
-      if (result.done) {
-        controller.close();
-        // A BYOB read pending at the end must be answered with zero bytes.
-        controller.byobRequest?.respond(0);
-        call.bodyEnd();
-        return;
-      }
-      // Observe before enqueue: a byte stream transfers (detaches) the chunk's buffer.
-      // A response and its clones each pass every byte: the call is handed each byte once,
-      // in order, or the parsers would see two interleaved copies of one stream.
-      const chunk = result.value;
-      const end = offset + chunk.byteLength;
-      if (end > shared.fed) {
-        call.bodyChunk(shared.fed > offset ? chunk.subarray(shared.fed - offset) : chunk);
-        shared.fed = end;
-      }
-      offset = end;
-      controller.enqueue(chunk);
-    },
-    cancel(reason) {
-      call.cancel();
-      return reader().cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return tap as unknown as ReadableStream<Uint8Array>;
-}
-
-function requestInfoFromBody(body: unknown, captureContent: boolean): RequestInfo | undefined {
-  if (typeof body === 'string') return parseRequestBody(body, captureContent);
-  if (body instanceof ArrayBuffer) return parseRequestBody(utf8.decode(body), captureContent);
-  if (ArrayBuffer.isView(body)) return parseRequestBody(utf8.decode(body as Uint8Array), captureContent);
   return undefined;
 }
 
@@ -408,19 +180,33 @@ async function requestInfoFromRequest(request: Request, host: TransportHost): Pr
  */
 function lazyRequestHeaders(input: FetchInput, init: FetchInit): RequestHeaders {
   const source = init?.headers ?? (input instanceof Request ? input.headers : undefined);
-  let copy: Headers | undefined;
-  const all = () => (copy ??= new Headers(source));
-  return {
-    names: () => [...all().keys()],
-    get: (name) => {
-      if (source === undefined || source === null) return undefined;
-      if (source instanceof Headers) return source.get(name) ?? undefined;
-      if (Array.isArray(source) || typeof (source as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') return all().get(name) ?? undefined;
-      // A plain object, the common case (SDKs and the docs' examples): no copy.
-      for (const key in source) {
-        if (key.length === name.length && key.toLowerCase() === name) return String((source as Record<string, unknown>)[key]);
-      }
-      return undefined;
-    },
-  };
+  return new FetchRequestHeaders(source);
+}
+
+class FetchRequestHeaders implements RequestHeaders {
+  private copy: Headers | undefined;
+
+  constructor(private readonly source: ConstructorParameters<typeof Headers>[0] | undefined) {}
+
+  names(): string[] {
+    return [...this.all().keys()];
+  }
+
+  get(name: string): string | undefined {
+    const source = this.source;
+    if (source === undefined || source === null) return undefined;
+    if (source instanceof Headers) return source.get(name) ?? undefined;
+    if (Array.isArray(source) || typeof (source as unknown as Iterable<unknown>)[Symbol.iterator] === 'function') {
+      return this.all().get(name) ?? undefined;
+    }
+    // A plain object, the common case (SDKs and the docs' examples): no copy.
+    for (const key in source) {
+      if (key.length === name.length && key.toLowerCase() === name) return String((source as Record<string, unknown>)[key]);
+    }
+    return undefined;
+  }
+
+  private all(): Headers {
+    return (this.copy ??= new Headers(this.source));
+  }
 }

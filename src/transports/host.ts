@@ -1,4 +1,4 @@
-import type { DiagLogger } from '@opentelemetry/api';
+import type { Context, DiagLogger } from '@opentelemetry/api';
 import type { CallStart, GatewayCall } from '../call';
 
 /** What a transport needs from the instrumentation: the host check and a way to start a call. */
@@ -8,5 +8,6 @@ export interface TransportHost {
   readonly captureMessageContent: boolean;
   /** The cheap host check: the region of a gateway authority (`host[:port]`), else undefined. */
   regionOf(authority: string): string | undefined;
-  startCall(start: CallStart): GatewayCall;
+  /** Starts a call whose span is a child of `parent` (default: the active context). */
+  startCall(start: CallStart, parent?: Context): GatewayCall;
 }

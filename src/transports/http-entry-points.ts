@@ -1,6 +1,6 @@
 import http from 'node:http';
 import https from 'node:https';
-import { authorityOfUrl } from '../gateway';
+import { authorityOfUrl, formatAuthority } from '../gateway';
 
 /**
  * Keeps our wrapper the outermost one on `http.request`, `http.get`, `https.request` and
@@ -171,12 +171,6 @@ function asOptions(value: unknown): RequestOptionsLike | undefined {
 
 function nonEmptyString(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
-}
-
-function formatAuthority(hostname: string, port: string | undefined): string {
-  // An IPv6 literal from `options.hostname` has no brackets; a URL's hostname has them.
-  const host = hostname.includes(':') && !hostname.startsWith('[') ? `[${hostname}]` : hostname;
-  return port ? `${host}:${port}` : host;
 }
 
 function isLiveWrapper(fn: Function): boolean {

@@ -1,17 +1,16 @@
-import { context as contextApi, type Context, type DiagLogger } from '@opentelemetry/api';
+import { context as contextApi, type Context } from '@opentelemetry/api';
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { errorMonitor } from 'node:events';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:http';
-import type { Transform } from 'node:stream';
-import * as zlib from 'node:zlib';
-import { isInsideObservedCall, sendObserved, type CallStart, type GatewayCall } from '../call';
+import { sendObserved, type CallStart, type GatewayCall } from '../call';
 import type { TransportHost } from './host';
-import { operationOf } from '../gateway';
+import { authorityOfClientRequest, operationOf } from '../gateway';
 import type { RequestHeaders } from '../diagnostics';
-import { JSON_SCAN_WINDOW_BYTES, MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
-import { parseRequestBody } from '../parse/request';
-import type { RequestInfo } from '../parse/types';
 import { EntryPointWrappers, type EntryTarget } from './http-entry-points';
+import { RequestBodySample } from './request-body';
+import { isInsideObservedCall, shared } from './shared';
+import { SideDecoder } from './side-decoder';
+import { guarded } from '../guard';
 
 export { noteHttpModuleLoaded } from './http-entry-points';
 
@@ -50,7 +49,7 @@ export function installHttpTransport(host: TransportHost): () => void {
       observeRequest(host, request, entry.region, entry.call);
       return;
     }
-    const region = host.regionOf(authorityOfRequest(request));
+    const region = host.regionOf(authorityOfClientRequest(request));
     if (region === undefined || isInsideObservedCall()) return;
     if (entryPoints.keepOnTop() && !warnedAboutNesting) {
       warnedAboutNesting = true;
@@ -65,7 +64,9 @@ export function installHttpTransport(host: TransportHost): () => void {
 
   const onResponseFinish = (message: unknown): void => {
     const { request, response } = message as { request: ClientRequest; response: IncomingMessage };
-    observedRequests.get(request)?.responseArrived(response);
+    const observed = observedRequests.get(request);
+    // Every enabled instance subscribes: the one that took the request observes its response.
+    if (observed?.host === host) observed.responseArrived(response);
   };
 
   /** Starts a call before the wrapped entry point runs, so spans started inside are its children. */
@@ -107,13 +108,15 @@ export function installHttpTransport(host: TransportHost): () => void {
   };
 
   const entryPoints = new EntryPointWrappers(runEntryCall);
-  diagnosticsChannel.subscribe(REQUEST_CREATED, onRequestCreated);
-  diagnosticsChannel.subscribe(RESPONSE_FINISH, onResponseFinish);
+  const subscriptions: [string, (message: unknown) => void][] = [
+    [REQUEST_CREATED, guarded(host.diag, `observing ${REQUEST_CREATED} failed`, onRequestCreated)],
+    [RESPONSE_FINISH, guarded(host.diag, `observing ${RESPONSE_FINISH} failed`, onResponseFinish)],
+  ];
+  for (const [name, handler] of subscriptions) diagnosticsChannel.subscribe(name, handler);
   entryPoints.keepOnTop();
 
   return () => {
-    diagnosticsChannel.unsubscribe(REQUEST_CREATED, onRequestCreated);
-    diagnosticsChannel.unsubscribe(RESPONSE_FINISH, onResponseFinish);
+    for (const [name, handler] of subscriptions) diagnosticsChannel.unsubscribe(name, handler);
     entryPoints.uninstall();
   };
 }
@@ -126,8 +129,9 @@ interface PendingEntryCall {
 }
 
 function observeRequest(host: TransportHost, request: ClientRequest, region: string, call: GatewayCall | undefined): void {
-  // A second enabled copy of the instrumentation sees the same channel message.
-  if (observedRequests.has(request)) return;
+  // A second enabled instance (or copy) of the instrumentation sees the same channel message.
+  if (shared.httpRequests.has(request)) return;
+  shared.httpRequests.add(request);
   try {
     observedRequests.set(request, new ObservedRequest(host, request, region, call));
   } catch (error) {
@@ -154,7 +158,7 @@ class ObservedRequest {
   private cancelledByApplication = false;
 
   constructor(
-    private readonly host: TransportHost,
+    readonly host: TransportHost,
     private readonly request: ClientRequest,
     private readonly region: string,
     private call: GatewayCall | undefined,
@@ -317,133 +321,9 @@ class ObservedRequest {
   }
 }
 
-/**
- * The first and last bytes of a request body, copied: a body that fits the head is parsed
- * whole, as fetch's would be; a larger one (a long transcript) is scanned at both ends.
- */
-class RequestBodySample {
-  private head: Buffer[] = [];
-  private headBytes = 0;
-  private tail: Buffer | undefined;
-  private readonly headLimit: number;
-
-  constructor(private readonly captureMessageContent: boolean) {
-    this.headLimit = captureMessageContent ? MAX_CAPTURED_REQUEST_CHARS : MAX_PARSED_REQUEST_CHARS;
-  }
-
-  add(chunk: unknown, encoding: unknown): void {
-    if (chunk === undefined || chunk === null) return;
-    let bytes: Uint8Array;
-    if (typeof chunk === 'string') {
-      bytes = Buffer.from(chunk, typeof encoding === 'string' && Buffer.isEncoding(encoding) ? encoding : 'utf8');
-    } else if (chunk instanceof Uint8Array) {
-      bytes = chunk;
-    } else {
-      return;
-    }
-    const roomInHead = this.headLimit - this.headBytes;
-    if (roomInHead > 0) {
-      const part = bytes.subarray(0, roomInHead);
-      this.head.push(Buffer.from(part));
-      this.headBytes += part.byteLength;
-      bytes = bytes.subarray(part.byteLength);
-    }
-    if (bytes.byteLength === 0) return;
-    const kept = this.tail === undefined ? Buffer.from(bytes) : Buffer.concat([this.tail, bytes]);
-    this.tail = kept.byteLength > JSON_SCAN_WINDOW_BYTES ? Buffer.from(kept.subarray(kept.byteLength - JSON_SCAN_WINDOW_BYTES)) : kept;
-  }
-
-  requestInfo(): RequestInfo | undefined {
-    if (this.headBytes === 0) return undefined;
-    const parts = this.tail === undefined ? this.head : [...this.head, this.tail];
-    return parseRequestBody(Buffer.concat(parts).toString('utf8'), this.captureMessageContent);
-  }
-}
-
-/**
- * Decodes a compressed response body beside the application's stream, never in its path.
- * Memory is bounded by zlib's own buffers; a decoding error only stops the observation.
- */
-class SideDecoder {
-  private done = false;
-  private onDone: (() => void) | undefined;
-
-  static for(encoding: string, onChunk: (chunk: Uint8Array) => void, diag: DiagLogger): SideDecoder | undefined {
-    const stream = createDecompressor(encoding);
-    if (stream === undefined) {
-      diag.debug(`llm-gateway: response content-encoding ${encoding} is not decoded; its body is not observed`);
-      return undefined;
-    }
-    return new SideDecoder(stream, onChunk, diag);
-  }
-
-  private constructor(private readonly stream: Transform, onChunk: (chunk: Uint8Array) => void, diag: DiagLogger) {
-    stream.on('data', onChunk);
-    stream.on('end', () => this.finish());
-    stream.on('error', (error) => {
-      diag.debug('llm-gateway: could not decode a response body; observed what was decoded', error);
-      this.finish();
-    });
-  }
-
-  write(chunk: Uint8Array): void {
-    if (!this.done) this.stream.write(chunk);
-  }
-
-  /** The last raw chunk was written. */
-  end(): void {
-    if (!this.done) this.stream.end();
-  }
-
-  destroy(): void {
-    if (this.done) return;
-    this.stream.destroy();
-    this.finish();
-  }
-
-  /** Runs `callback` once every decoded byte has been handed over (or decoding stopped). */
-  whenDone(callback: () => void): void {
-    if (this.done) callback();
-    else this.onDone = callback;
-  }
-
-  private finish(): void {
-    if (this.done) return;
-    this.done = true;
-    const callback = this.onDone;
-    this.onDone = undefined;
-    callback?.();
-  }
-}
-
-function createDecompressor(encoding: string): Transform | undefined {
-  // Flushing what is there at the end (as clients do) decodes a body cut short without an error.
-  switch (encoding) {
-    case 'gzip':
-    case 'x-gzip':
-      return zlib.createGunzip({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
-    case 'deflate':
-      return zlib.createInflate({ finishFlush: zlib.constants.Z_SYNC_FLUSH });
-    case 'br':
-      return zlib.createBrotliDecompress({ finishFlush: zlib.constants.BROTLI_OPERATION_FLUSH });
-    case 'zstd': {
-      const createZstd = (zlib as { createZstdDecompress?: () => Transform }).createZstdDecompress;
-      return createZstd?.();
-    }
-    default:
-      return undefined;
-  }
-}
-
-/** `host[:port]` as the request addresses it (the Host header), lower case. */
-function authorityOfRequest(request: ClientRequest): string {
-  const host = request.getHeader('host');
-  return (typeof host === 'string' ? host : request.host).toLowerCase();
-}
-
 function urlOfRequest(request: ClientRequest): URL {
   // Through a forward proxy the path is the absolute URL, which then wins over the base.
-  return new URL(request.path, `${request.protocol}//${authorityOfRequest(request)}`);
+  return new URL(request.path, `${request.protocol}//${authorityOfClientRequest(request)}`);
 }
 
 /**
