@@ -1,22 +1,11 @@
-import {
-  context as contextApi,
-  SpanKind,
-  SpanStatusCode,
-  trace,
-  type Attributes,
-  type Context,
-  type DiagLogger,
-  type Logger,
-  type Span,
-  type Tracer,
-} from '@opentelemetry/api';
-import { safeExecuteInTheMiddle } from '@opentelemetry/instrumentation';
-import type { ResolvedConfig } from './config';
+import { context as contextApi, trace, type Context, type DiagLogger, type Logger, type Span, type Tracer } from '@opentelemetry/api';
+import { applicationContextOf } from './context';
 import { formatInputMessages, formatOutputMessages } from './content';
-import { diagnose, type RequestHeaders } from './diagnostics';
-import { emitCallRecord, type LlmGatewayCallRecord } from './record';
-import { redactUrl } from './gateway';
-import type { GatewayMetrics } from './metrics';
+import type { ResolvedConfig } from './config';
+import { diagnose, type Diagnostic } from './diagnostics';
+import { errorTypeOf, portOf, safeMessage, type CallFacts, type Outcome, type RequestHeaders } from './facts';
+import { guard } from './guard';
+import { MAX_CHUNK_GAPS_PER_CALL, type GatewayMetrics } from './metrics';
 import { errorCodeForStatus } from './parse/errors';
 import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
 import { JsonBodyObserver, responseInfoFromJsonText } from './parse/json-body';
@@ -24,8 +13,13 @@ import { responseInfoFromObject } from './parse/response';
 import { SseEventParser, SseObserver } from './parse/sse';
 import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
 import { shortString } from './parse/values';
+import { callRecord, emitCallRecord, emitInferenceDetails } from './record';
 import * as semconv from './semconv';
+import { applyCallFacts, setRequestAttributes, startCallSpan, type SpanContent } from './span';
 import { sendingObserved } from './transports/shared';
+import type { LlmGatewayContext } from './types';
+
+export type { RequestHeaders } from './facts';
 
 /** What a call needs from the instrumentation, read when needed (the meter provider may change). */
 export interface CallEnvironment {
@@ -36,6 +30,7 @@ export interface CallEnvironment {
   readonly logger: Logger;
 }
 
+/** What a transport knows when a call starts. */
 export interface CallStart {
   method: string;
   url: URL;
@@ -49,59 +44,49 @@ export interface CallStart {
 /** A body the application read whole, in the form it read it. */
 export type ConsumedBody = { json: unknown } | { text: string } | { bytes: Uint8Array };
 
-/** How a call ended, when it did not end with its body fully read. */
-type Outcome =
-  | { kind: 'completed' }
-  | { kind: 'failed'; error: unknown }
-  | { kind: 'cancelled' }
-  | { kind: 'abandoned'; why: 'unread' | 'max_duration' };
-
 /** Runs the layer below a transport for `call`: in its context, marked as an observed call being sent. */
 export function sendObserved<T>(call: GatewayCall, send: () => T): T {
   return sendingObserved(() => contextApi.with(call.context, send));
 }
 
 /**
- * One observed gateway call: starts the span, learns from the response head and body as the
- * transport hands them over, and ends the span and records metrics exactly once, whichever
- * of completion, failure, cancel, abandonment or the duration cap comes first.
- * No method throws: a telemetry problem goes to diag, never to the application.
+ * One observed gateway call. Its methods are the transport's messages, in the order they come
+ * (request body, response head, body chunks, then one end: completed, failed, cancelled or
+ * abandoned); it gathers the facts they tell, and at the end hands one CallFacts value to the
+ * steps that report it: the span, the metric points, the diagnostics and the call record.
+ * It ends exactly once, whichever end comes first. No method throws: a telemetry problem goes
+ * to diag, never to the application.
  */
 export class GatewayCall {
   readonly span: Span;
   /** The context to run the underlying request in: the span is the parent of its HTTP span. */
   readonly context: Context;
   private readonly startedAt = performance.now();
+  private readonly serverPort: number;
+  private readonly application: LlmGatewayContext | undefined;
   private lastActivityAt = this.startedAt;
   private firstChunkAt: number | undefined;
+  /** Opt-in time_per_output_chunk: seconds between consecutive body chunks. */
+  private chunkGaps: number[] | undefined;
   private status: number | undefined;
-  private rateLimit: RateLimitInfo = {};
-  private rateLimitModel: string | undefined;
+  private rateLimit: RateLimitInfo = NO_RATE_LIMIT;
   private headerRequestId: string | undefined;
   private body: BodyObserver | undefined;
   /** Set when the application's own read of the body already told everything. */
   private readInfo: ResponseInfo | undefined;
   private eventStream = false;
+  /** The body arrives compressed: compressedBodyChunk() times it, not the decoded chunks. */
+  private compressed = false;
   private ended = false;
-  private finished = false;
-  private errorCode: string | undefined;
 
   constructor(
     private readonly env: CallEnvironment,
     private readonly start: CallStart,
     parent: Context = contextApi.active(),
   ) {
-    const attributes: Attributes = {
-      [semconv.ATTR_GEN_AI_OPERATION_NAME]: start.operation,
-      [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
-      ...requestAttributes(start.request),
-      [semconv.ATTR_SERVER_ADDRESS]: start.url.hostname,
-      [semconv.ATTR_SERVER_PORT]: portOf(start.url),
-      [semconv.ATTR_HTTP_REQUEST_METHOD]: start.method,
-      [semconv.ATTR_URL_FULL]: redactUrl(start.url),
-      [semconv.ATTR_ASSEMBLYAI_REGION]: start.region,
-    };
-    this.span = env.tracer.startSpan(spanName(start.operation, start.request), { kind: SpanKind.CLIENT, attributes }, parent);
+    this.serverPort = portOf(start.url);
+    this.application = applicationContextOf(parent, env.config.readContextFromBaggage);
+    this.span = startCallSpan(env.tracer, { ...start, serverPort: this.serverPort, application: this.application }, parent);
     this.context = trace.setSpan(parent, this.span);
     openCalls.add(this);
     scheduleSweep();
@@ -113,26 +98,26 @@ export class GatewayCall {
    * started under it (by the http instrumentation) to be its child.
    */
   requestBody(request: RequestInfo): void {
-    // Until the span is actually ended: a fetch Request's body may be read after the response.
-    if (this.finished) return;
-    this.guard(() => {
+    if (this.ended) return;
+    guard(this.env.diag, 'could not read a request body', () => {
       this.start.request = request;
-      this.span.setAttributes(requestAttributes(request));
-      this.span.updateName(spanName(this.start.operation, request));
+      setRequestAttributes(this.span, this.start.operation, request);
     });
   }
 
   /** The status line and headers arrived. */
   responseHead(status: number, getHeader: HeaderLookup): void {
     if (this.ended) return;
-    this.guard(() => {
+    guard(this.env.diag, 'could not read a response head', () => {
       this.lastActivityAt = performance.now();
       this.status = status;
-      this.span.setAttribute(semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, status);
       this.headerRequestId = shortString(getHeader('x-request-id') ?? undefined);
-      this.rateLimitModel = shortString(getHeader('x-ratelimit-model') ?? undefined);
-      this.rateLimit = parseRateLimitHeaders(getHeader);
-      this.recordRateLimit(this.rateLimit);
+      const rateLimit = parseRateLimitHeaders(getHeader);
+      this.rateLimit = rateLimit;
+      if (rateLimit.limit !== undefined || rateLimit.remaining !== undefined) {
+        const model = this.start.request?.model ?? shortString(getHeader('x-ratelimit-model') ?? undefined);
+        this.env.metrics.noteRateLimit(model, this.start.region, rateLimit.limit, rateLimit.remaining);
+      }
       const contentType = (getHeader('content-type') ?? '').toLowerCase();
       this.eventStream = contentType.includes('text/event-stream');
       const capture = this.env.config.captureMessageContent;
@@ -143,19 +128,37 @@ export class GatewayCall {
     });
   }
 
-  /** A chunk of the (decoded) response body passed to the application. */
+  /** A chunk of the (decoded) response body. */
   bodyChunk(chunk: Uint8Array): void {
     if (this.ended) return;
-    this.guard(() => {
-      this.lastActivityAt = performance.now();
-      this.firstChunkAt ??= this.lastActivityAt;
+    try {
+      if (!this.compressed) this.noteArrival(performance.now());
       this.body?.write(chunk);
-    });
+    } catch (error) {
+      this.env.diag.error('llm-gateway: could not read a response body chunk', error);
+      this.body = undefined;
+    }
   }
 
-  /** The application read the whole body. */
+  /**
+   * Compressed body bytes arrived: they time the call (first chunk, activity); their decoded
+   * bytes follow through bodyChunk once the side decoder has them.
+   */
+  compressedBodyChunk(): void {
+    if (this.ended) return;
+    this.compressed = true;
+    this.noteArrival(performance.now());
+  }
+
+  private noteArrival(now: number): void {
+    if (this.firstChunkAt === undefined) this.firstChunkAt = now;
+    else if (this.eventStream && this.env.config.timePerOutputChunk) this.noteChunkGap(now);
+    this.lastActivityAt = now;
+  }
+
+  /** The whole body was received (at the wire) or read by the application. */
   bodyEnd(): void {
-    this.end({ kind: 'completed' });
+    this.end(COMPLETED);
   }
 
   /**
@@ -164,7 +167,7 @@ export class GatewayCall {
    */
   bodyRead(body: ConsumedBody): void {
     if (this.ended) return;
-    this.guard(() => {
+    guard(this.env.diag, 'could not read a response body', () => {
       this.lastActivityAt = performance.now();
       const observer = this.body;
       if (observer === undefined) return;
@@ -174,7 +177,7 @@ export class GatewayCall {
       else if ('bytes' in body) observer.write(body.bytes);
       else if ('text' in body) observer.write(new TextEncoder().encode(body.text));
     });
-    this.end({ kind: 'completed' });
+    this.end(COMPLETED);
   }
 
   /** The request or the body failed: network error, abort, timeout. */
@@ -184,7 +187,7 @@ export class GatewayCall {
 
   /** The application cancelled the body (reader.cancel(), `break` out of `for await`). */
   cancel(): void {
-    this.end({ kind: 'cancelled' });
+    this.end(CANCELLED);
   }
 
   /** The body will never be read (garbage collected), or nothing happened for maxCallDurationMs. */
@@ -206,6 +209,11 @@ export class GatewayCall {
     return now - this.lastActivityAt >= this.env.config.maxCallDurationMs;
   }
 
+  private noteChunkGap(now: number): void {
+    const gaps = (this.chunkGaps ??= []);
+    if (gaps.length < MAX_CHUNK_GAPS_PER_CALL) gaps.push((now - this.lastActivityAt) / 1000);
+  }
+
   private end(outcome: Outcome): void {
     if (this.ended) return;
     this.ended = true;
@@ -214,163 +222,110 @@ export class GatewayCall {
     // unless no response ever came, which is a timeout that ends now.
     const timedOut = outcome.kind === 'abandoned' && outcome.why === 'max_duration' && this.status === undefined;
     const endedAt = outcome.kind === 'abandoned' && !timedOut ? this.lastActivityAt : performance.now();
-    // Finished at once, not deferred: an application that shuts the SDK down right after its
-    // last call must still export that call's span. The transports end a call only after
-    // handing the application its last bytes.
-    this.finish(timedOut ? { kind: 'failed', error: TIMED_OUT } : outcome, endedAt);
+    const facts = guard(this.env.diag, 'could not gather the facts of a call', () =>
+      this.gatherFacts(timedOut ? { kind: 'failed', error: TIMED_OUT } : outcome, endedAt),
+    );
+    // Reported at once, not deferred: an application that shuts the SDK down right after its
+    // last call must still export that call's span. The transports end a call before (wire)
+    // or right after (tap) handing the application its last bytes.
+    if (facts !== undefined) reportCall(this.env, this.span, this.context, facts, this.chunkGaps);
+    guard(this.env.diag, 'could not end a span', () => this.span.end(endedAt));
   }
 
-  private finish(outcome: Outcome, endedAt: number): void {
-    this.finished = true;
-    let errorType: string | undefined;
-    let info: ResponseInfo = {};
-    this.guard(() => {
-      info = this.readInfo ?? this.body?.finish() ?? {};
-      this.body = undefined;
-      this.readInfo = undefined;
-      errorType = this.applyResponse(info, outcome);
-    });
-    this.guard(() => this.recordMetrics(info, errorType, endedAt));
-    this.guard(() => this.explain(info, errorType, endedAt));
-    // A performance.now() value: the SDK anchors it to the span's own start clock.
-    this.guard(() => this.span.end(endedAt));
-  }
+  /** Everything the call told, in one value. */
+  private gatherFacts(outcome: Outcome, endedAt: number): CallFacts {
+    const { start, status } = this;
+    const response = this.readInfo ?? this.body?.finish() ?? NO_RESPONSE;
+    this.body = undefined;
+    this.readInfo = undefined;
 
-  /** Puts what the response told on the span; returns error.type when the call failed. */
-  private applyResponse(info: ResponseInfo, outcome: Outcome): string | undefined {
-    const span = this.span;
-    const requestId = info.requestId ?? this.headerRequestId;
-    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_REQUEST_ID, requestId);
-    setIfDefined(span, semconv.ATTR_GEN_AI_RESPONSE_MODEL, info.responseModel);
-    setIfDefined(span, semconv.ATTR_GEN_AI_RESPONSE_ID, info.responseId);
-    setIfDefined(span, semconv.ATTR_GEN_AI_RESPONSE_FINISH_REASONS, info.finishReasons);
-    setIfDefined(span, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, info.inputTokens);
-    setIfDefined(span, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, info.outputTokens);
-
+    let errorCode: string | undefined;
     let errorType: string | undefined;
-    const httpError = this.status !== undefined && this.status >= 400;
+    let statusMessage: string | undefined;
+    const httpError = status !== undefined && status >= 400;
     // An error event in a successful stream (the upstream failed mid-answer) is a failure too.
-    if (httpError || info.error !== undefined) {
-      const code = info.error?.code ?? (httpError ? errorCodeForStatus(this.status!) : STREAM_ERROR);
-      this.errorCode = code;
-      span.setAttribute(semconv.ATTR_ASSEMBLYAI_ERROR_CODE, code);
-      setIfDefined(span, semconv.ATTR_ASSEMBLYAI_ERROR_MESSAGE, info.error?.message);
-      setIfDefined(span, semconv.ATTR_ASSEMBLYAI_ERROR_PARAM, info.error?.param);
-      errorType = code;
-      span.setStatus({ code: SpanStatusCode.ERROR, message: info.error?.message ?? `HTTP ${this.status}` });
+    if (httpError || response.error !== undefined) {
+      errorCode = response.error?.code ?? (httpError ? errorCodeForStatus(status) : STREAM_ERROR);
+      errorType = errorCode;
+      statusMessage = response.error?.message ?? `HTTP ${status}`;
     }
     if (outcome.kind === 'failed') {
       // A transport failure after an error status keeps the gateway's code as error.type.
       const cause = errorTypeOf(outcome.error);
       errorType ??= cause;
-      span.setStatus({ code: SpanStatusCode.ERROR, message: `${cause}: ${safeMessage(outcome.error)}` });
+      statusMessage = `${cause}: ${safeMessage(outcome.error)}`;
     }
-    setIfDefined(span, semconv.ATTR_ERROR_TYPE, errorType);
-    return errorType;
-  }
-
-  /**
-   * What the troubleshooting guide asks for: the diagnostics as span events, opt-in message
-   * content, and the per-call record (log record and onCallEnd hook).
-   */
-  private explain(info: ResponseInfo, errorType: string | undefined, endedAt: number): void {
-    const config = this.env.config;
-    const span = this.span;
-    const requestId = info.requestId ?? this.headerRequestId;
-    const diagnostics = diagnose({
-      operation: this.start.operation,
-      url: this.start.url,
-      request: this.start.request,
-      requestHeaders: this.start.requestHeaders,
-      status: this.status,
-      isEventStream: this.eventStream,
-      error: info.error,
+    const fallbackModels = start.request?.fallbackModels;
+    const fallbackUsed =
+      fallbackModels !== undefined && fallbackModels.length > 0 && response.responseModel !== undefined
+        ? response.responseModel !== start.request?.model && fallbackModels.includes(response.responseModel)
+        : undefined;
+    return {
+      operation: start.operation,
+      method: start.method,
+      url: start.url,
+      serverAddress: start.url.hostname,
+      serverPort: this.serverPort,
+      region: start.region,
+      request: start.request,
+      requestHeaders: start.requestHeaders,
+      application: this.application,
+      status,
       rateLimit: this.rateLimit,
-      requestId,
-    });
-    for (const d of diagnostics) {
-      span.addEvent(semconv.EVENT_ASSEMBLYAI_DIAGNOSTIC, {
-        [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID]: d.id,
-        [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY]: d.severity,
-        [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE]: d.message,
-      });
-    }
-    if (config.captureMessageContent) {
-      setIfDefined(span, semconv.ATTR_GEN_AI_INPUT_MESSAGES, formatInputMessages(this.start.request?.inputMessages, config.redactMessageContent));
-      setIfDefined(span, semconv.ATTR_GEN_AI_OUTPUT_MESSAGES, formatOutputMessages(info.outputMessages, config.redactMessageContent));
-    }
-    if (!config.emitCallRecords && config.onCallEnd === undefined) return;
-    const spanContext = span.spanContext();
-    const record: LlmGatewayCallRecord = {
-      timestamp: new Date(performance.timeOrigin + this.startedAt).toISOString(),
-      durationMs: Math.round(endedAt - this.startedAt),
-      operation: this.start.operation,
-      requestId,
-      model: this.start.request?.model,
-      responseModel: info.responseModel,
-      host: this.start.url.hostname,
-      port: portOf(this.start.url),
-      path: this.start.url.pathname,
-      region: this.start.region,
-      status: this.status,
-      errorCode: this.errorCode,
+      isEventStream: this.eventStream,
+      response,
+      requestId: response.requestId ?? this.headerRequestId,
+      outcome,
+      errorCode,
       errorType,
-      diagnostics: diagnostics.map((d) => d.id),
-      traceId: spanContext.traceId,
-      spanId: spanContext.spanId,
+      statusMessage,
+      fallbackUsed,
+      startedAt: this.startedAt,
+      endedAt,
+      firstChunkAt: this.firstChunkAt,
     };
-    if (config.emitCallRecords) emitCallRecord(this.env.logger, record, this.context);
-    const hook = config.onCallEnd;
-    if (hook) {
-      safeExecuteInTheMiddle(
-        () => hook(record),
-        (error) => error && this.env.diag.error('llm-gateway: onCallEnd hook threw', error),
-        true,
-      );
-    }
-  }
-
-  private recordRateLimit(rateLimit: RateLimitInfo): void {
-    const span = this.span;
-    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_LIMIT, rateLimit.limit);
-    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_REMAINING, rateLimit.remaining);
-    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RATELIMIT_RESET, rateLimit.reset);
-    setIfDefined(span, semconv.ATTR_ASSEMBLYAI_RETRY_AFTER, rateLimit.retryAfter);
-    if (rateLimit.limit === undefined && rateLimit.remaining === undefined) return;
-    this.env.metrics.recordRateLimit({
-      model: this.start.request?.model ?? this.rateLimitModel,
-      region: this.start.region,
-      limit: rateLimit.limit,
-      remaining: rateLimit.remaining,
-    });
-  }
-
-  private recordMetrics(info: ResponseInfo, errorType: string | undefined, endedAt: number): void {
-    this.env.metrics.recordCall({
-      operation: this.start.operation,
-      requestModel: this.start.request?.model,
-      responseModel: info.responseModel,
-      serverAddress: this.start.url.hostname,
-      serverPort: portOf(this.start.url),
-      region: this.start.region,
-      errorType,
-      durationSeconds: (endedAt - this.startedAt) / 1000,
-      inputTokens: info.inputTokens,
-      outputTokens: info.outputTokens,
-      timeToFirstChunkSeconds:
-        this.eventStream && this.firstChunkAt !== undefined ? (this.firstChunkAt - this.startedAt) / 1000 : undefined,
-    });
-  }
-
-  private guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.env.diag.error('llm-gateway: telemetry for a call failed', error);
-    }
   }
 }
 
+/**
+ * The named steps that report a finished call, each from the same facts and each guarded on
+ * its own: a failure in one leaves the others (and the span's end) intact.
+ */
+function reportCall(env: CallEnvironment, span: Span, context: Context, facts: CallFacts, chunkGaps: number[] | undefined): void {
+  const { config, diag } = env;
+  const diagnostics = guard(diag, 'could not diagnose a call', () => diagnose(facts)) ?? NO_DIAGNOSTICS;
+  const content = config.captureMessageContent ? guard(diag, 'could not format message content', () => formatContent(facts, config)) : undefined;
+  guard(diag, 'could not set the attributes of a span', () => applyCallFacts(span, facts, diagnostics, config.contentOnSpan ? content : undefined, true));
+  guard(diag, 'could not record metrics', () => env.metrics.recordCall(facts, true, chunkGaps));
+  guard(diag, 'could not emit the record of a call', () => emitRecords(env, span, context, facts, diagnostics, content));
+}
+
+function formatContent(facts: CallFacts, config: ResolvedConfig): SpanContent {
+  return {
+    input: formatInputMessages(facts.request?.inputMessages, config.redactMessageContent),
+    output: formatOutputMessages(facts.response.outputMessages, config.redactMessageContent),
+  };
+}
+
+/** The call record (log record and onCallEnd hook) and the content event, only when someone listens. */
+function emitRecords(env: CallEnvironment, span: Span, context: Context, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined): void {
+  const { config, logger } = env;
+  if (content !== undefined && config.contentInEvent && logger.enabled({ context, eventName: semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS })) {
+    emitInferenceDetails(logger, facts, content, context);
+  }
+  const hook = config.onCallEnd;
+  const emit = config.emitCallRecords && logger.enabled({ context, eventName: semconv.EVENT_ASSEMBLYAI_CALL });
+  if (!emit && hook === undefined) return;
+  const record = callRecord(facts, diagnostics, span.spanContext());
+  if (emit) emitCallRecord(logger, record, context);
+  if (hook !== undefined) guard(env.diag, 'the onCallEnd hook threw', () => hook(record));
+}
+
+const COMPLETED: Outcome = { kind: 'completed' };
+const CANCELLED: Outcome = { kind: 'cancelled' };
+const NO_RATE_LIMIT: RateLimitInfo = Object.freeze({});
+const NO_RESPONSE: ResponseInfo = Object.freeze({});
+const NO_DIAGNOSTICS: readonly Diagnostic[] = Object.freeze([]);
 /** error.type of an error event inside a successful (200) stream that names no code. */
 const STREAM_ERROR = 'stream_error';
 /** What a call that never got a response within maxCallDurationMs failed with. */
@@ -395,65 +350,4 @@ function sweepOpenCalls(): void {
     clearInterval(sweepTimer);
     sweepTimer = undefined;
   }
-}
-
-function requestAttributes(request: RequestInfo | undefined): Attributes {
-  return {
-    [semconv.ATTR_GEN_AI_REQUEST_MODEL]: request?.model,
-    [semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS]: request?.maxTokens,
-    [semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE]: request?.temperature,
-    [semconv.ATTR_GEN_AI_REQUEST_STREAM]: request?.stream ? true : undefined,
-  };
-}
-
-/** `chat {model}` for chat calls whose model is known, else the operation. */
-function spanName(operation: string, request: RequestInfo | undefined): string {
-  return operation === semconv.GEN_AI_OPERATION_CHAT && request?.model ? `chat ${request.model}` : operation;
-}
-
-function setIfDefined(span: Span, key: string, value: string | number | boolean | string[] | undefined): void {
-  if (value !== undefined) span.setAttribute(key, value);
-}
-
-function portOf(url: URL): number {
-  if (url.port) return Number(url.port);
-  return url.protocol === 'http:' ? 80 : 443;
-}
-
-/**
- * A low-cardinality `error.type` for a transport failure: `aborted`, `timeout`, the
- * system/undici error code (`ECONNRESET`, `UND_ERR_SOCKET`, ...), else the error's name.
- */
-export function errorTypeOf(error: unknown): string {
-  if (typeof error !== 'object' || error === null) return '_OTHER';
-  const e = error as { name?: unknown; code?: unknown; cause?: unknown };
-  if (e.name === 'AbortError') return 'aborted';
-  if (e.name === 'TimeoutError') return 'timeout';
-  const cause = e.cause as { code?: unknown; name?: unknown } | undefined;
-  if (cause && typeof cause === 'object') {
-    if (cause.name === 'AbortError') return 'aborted';
-    if (cause.name === 'TimeoutError' || cause.code === 'UND_ERR_HEADERS_TIMEOUT' || cause.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
-    if (typeof cause.code === 'string') return cause.code;
-  }
-  if (e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT') return 'timeout';
-  if (typeof e.code === 'string') return e.code;
-  return typeof e.name === 'string' && e.name ? e.name : '_OTHER';
-}
-
-/**
- * An error message fit for a span status: bounded, and with every URL in it reduced to its
- * origin and path (undici quotes whole URLs, userinfo and query string included).
- */
-export function safeMessage(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  return message
-    .replace(/\b[a-z][a-z0-9+.-]*:\/\/\S+/gi, (url) => {
-      try {
-        return redactUrl(new URL(url));
-      } catch {
-        return 'REDACTED-URL';
-      }
-    })
-    .replace(/\bbearer\s+\S+/gi, 'Bearer REDACTED')
-    .slice(0, 200);
 }

@@ -1,43 +1,13 @@
-import { semconvStabilityFromStr, type InstrumentationConfig, type SemconvStability } from '@opentelemetry/instrumentation';
-import type { RedactMessageContent } from './content';
-import type { LlmGatewayCallRecord } from './record';
+import { semconvStabilityFromStr, type SemconvStability } from '@opentelemetry/instrumentation';
 import { normaliseHost } from './gateway';
-
-/** A host to treat as an LLM Gateway: a proxy, a private endpoint, a local simulator. */
-export interface GatewayHost {
-  /** `hostname` (any port) or `hostname:port`. Case-insensitive. */
-  host: string;
-  /** Value of `assemblyai.region` for calls to this host. Default `us`. */
-  region?: string;
-}
-
-export interface LlmGatewayInstrumentationConfig extends InstrumentationConfig {
-  /**
-   * Hosts besides `llm-gateway.assemblyai.com` (us) and `llm-gateway.eu.assemblyai.com` (eu)
-   * whose calls are gateway calls. Added to those of `OTEL_INSTRUMENTATION_LLM_GATEWAY_HOSTS`.
-   */
-  hosts?: GatewayHost[];
-  /**
-   * A span whose response body is neither finished, cancelled, failed nor garbage collected
-   * after this many milliseconds is ended (with what is known so far). Default 600000 (10 min).
-   */
-  maxCallDurationMs?: number;
-  /**
-   * Record prompts and completions as `gen_ai.input.messages` / `gen_ai.output.messages`
-   * (size-capped). Default false, or `OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT=true`.
-   * When off, no content is parsed or kept at all.
-   */
-  captureMessageContent?: boolean;
-  /** Rewrites each captured piece of content (mask PII); a hook that throws drops the piece. */
-  redactMessageContent?: RedactMessageContent;
-  /**
-   * Called once per finished call with its record (request_id, model, status, ...), for apps
-   * that log with pino or winston. Errors thrown by the hook go to the diag logger.
-   */
-  onCallEnd?: (record: LlmGatewayCallRecord) => void;
-  /** Emit the per-call record as an OpenTelemetry log record (Logs API). Default true. */
-  emitCallRecords?: boolean;
-}
+import type {
+  GatewayHost,
+  LlmGatewayCallRecord,
+  LlmGatewayInstrumentationConfig,
+  MessageContentCapture,
+  OtherGenAiSpanMode,
+  RedactMessageContent,
+} from './types';
 
 export const OFFICIAL_HOSTS: readonly GatewayHost[] = [
   { host: 'llm-gateway.assemblyai.com', region: 'us' },
@@ -58,10 +28,18 @@ export interface ResolvedConfig {
   readonly maxCallDurationMs: number;
   /** Which GenAI metric names to emit: OLD (default), STABLE (= latest experimental) or DUPLICATE. */
   readonly genAiSemconv: SemconvStability;
+  /** Content capture is on, in any mode: request and response content is parsed and kept. */
   readonly captureMessageContent: boolean;
+  /** Captured content goes on the span (`gen_ai.input.messages`, ...). */
+  readonly contentOnSpan: boolean;
+  /** Captured content goes in a `gen_ai.client.inference.operation.details` log record. */
+  readonly contentInEvent: boolean;
   readonly redactMessageContent: RedactMessageContent | undefined;
   readonly onCallEnd: ((record: LlmGatewayCallRecord) => void) | undefined;
   readonly emitCallRecords: boolean;
+  readonly readContextFromBaggage: boolean;
+  readonly otherGenAiSpans: OtherGenAiSpanMode;
+  readonly timePerOutputChunk: boolean;
 }
 
 /**
@@ -85,17 +63,42 @@ export function resolveConfig(config: LlmGatewayInstrumentationConfig, env: Node
     if (key) regionByHost.set(key, region?.trim().toLowerCase() || 'us');
   }
   const max = config.maxCallDurationMs;
+  const capture = captureModeOf(config.captureMessageContent ?? env[ENV_CAPTURE_MESSAGE_CONTENT]);
   return {
     regionByHost,
     maxCallDurationMs: typeof max === 'number' && max > 0 ? max : DEFAULT_MAX_CALL_DURATION_MS,
     genAiSemconv: semconvStabilityFromStr(GEN_AI_LATEST_EXPERIMENTAL, env[ENV_SEMCONV_STABILITY_OPT_IN]),
-    captureMessageContent: config.captureMessageContent ?? envFlag(env[ENV_CAPTURE_MESSAGE_CONTENT]),
+    captureMessageContent: capture.span || capture.event,
+    contentOnSpan: capture.span,
+    contentInEvent: capture.event,
     redactMessageContent: config.redactMessageContent,
     onCallEnd: config.onCallEnd,
     emitCallRecords: config.emitCallRecords ?? true,
+    readContextFromBaggage: config.readContextFromBaggage ?? false,
+    timePerOutputChunk: config.timePerOutputChunkMetric ?? false,
+    otherGenAiSpans: OTHER_GENAI_SPAN_MODES.has(config.otherGenAiSpans as string) ? config.otherGenAiSpans! : 'enrich',
   };
 }
 
-function envFlag(value: string | undefined): boolean {
-  return value?.trim().toLowerCase() === 'true';
+const OTHER_GENAI_SPAN_MODES: ReadonlySet<string> = new Set(['enrich', 'child', 'independent']);
+
+/**
+ * The capture setting (option or environment variable, any case): `true` and `span_only` put
+ * content on the span, `event_only` in the semconv event, `span_and_event` both.
+ */
+function captureModeOf(value: MessageContentCapture | string | undefined): { span: boolean; event: boolean } {
+  const mode = typeof value === 'string' ? value.trim().toLowerCase() : value;
+  switch (mode) {
+    case true:
+    case 'true':
+    case 'span_only':
+      return { span: true, event: false };
+    case 'event_only':
+      return { span: false, event: true };
+    case 'span_and_event':
+      return { span: true, event: true };
+    default:
+      return { span: false, event: false };
+  }
 }
+

@@ -1,5 +1,4 @@
-import type { RateLimitInfo } from './parse/headers';
-import type { GatewayErrorInfo, RequestInfo } from './parse/types';
+import type { CallFacts } from './facts';
 import { GEN_AI_OPERATION_CHAT, GEN_AI_OPERATION_LIST_MODELS } from './semconv';
 
 /**
@@ -28,31 +27,15 @@ export type DiagnosticId =
   | 'ratelimit.exceeded'
   | 'gateway.server_error';
 
-/** The request's headers as the transport sent them, read lazily and only for diagnostics. */
-export interface RequestHeaders {
-  names(): string[];
-  get(name: string): string | undefined;
-}
-
-export interface DiagnosticInput {
-  operation: string;
-  url: URL;
-  request: RequestInfo | undefined;
-  requestHeaders: RequestHeaders | undefined;
-  status: number | undefined;
-  isEventStream: boolean;
-  error: GatewayErrorInfo | undefined;
-  rateLimit: RateLimitInfo;
-  requestId: string | undefined;
-}
-
 const KEY_QUERY_PARAMETER = /^(api[-_]?key|key|token|access[-_]?token|auth|authorization)$/i;
 const MODEL_ERROR = /\bmodel\b.*\b(not supported|not found|retired|deprecated|does not exist|unknown|invalid)\b/i;
 
-export function diagnose(input: DiagnosticInput): Diagnostic[] {
+/** The diagnostics a finished call deserves; none for most successful calls, at little cost. */
+export function diagnose(input: CallFacts): Diagnostic[] {
   const found: Diagnostic[] = [];
   const add = (id: DiagnosticId, severity: Diagnostic['severity'], message: string) => found.push({ id, severity, message });
-  const { request, status, error } = input;
+  const { request, status } = input;
+  const error = input.response.error;
   const model = request?.model;
 
   // Authentication: GET /v1/models needs none, so its headers are not judged. A missing or
@@ -68,11 +51,11 @@ export function diagnose(input: DiagnosticInput): Diagnostic[] {
     } else if (!hasAuthorization) {
       add('auth.header_missing', 'error', 'No Authorization header was sent: pass the API key in the Authorization header.');
     }
-  }
-  if (input.requestHeaders && input.operation !== GEN_AI_OPERATION_LIST_MODELS) {
-    const authorization = input.requestHeaders.get('authorization');
-    if (authorization !== undefined && /^\s*bearer\s/i.test(authorization)) {
-      add('auth.bearer_prefix', 'warning', 'The Authorization header has a "Bearer " prefix: the gateway documents the raw key (the prefix is accepted today, but not documented).');
+    // The gateway accepts "Bearer " (the openai SDK always sends it): only worth a word when
+    // authentication failed and the documented form is the thing left to try.
+    const authorization = hasAuthorization ? input.requestHeaders.get('authorization') : undefined;
+    if (status !== undefined && authorization !== undefined && /^\s*bearer\s/i.test(authorization)) {
+      add('auth.bearer_prefix', 'warning', 'Authentication failed and the Authorization header has a "Bearer " prefix: the gateway documents the raw key (the prefix is accepted, but try the documented form).');
     }
   }
   // Most calls have no query string: skip building its parameters.

@@ -1,4 +1,11 @@
 export { LlmGatewayInstrumentation } from './instrumentation';
-export type { GatewayHost, LlmGatewayInstrumentationConfig } from './config';
-export type { RedactMessageContent } from './content';
-export type { LlmGatewayCallRecord } from './record';
+export { setLlmGatewayContext, withLlmGatewayContext } from './context';
+export type {
+  GatewayHost,
+  LlmGatewayCallRecord,
+  LlmGatewayContext,
+  LlmGatewayInstrumentationConfig,
+  MessageContentCapture,
+  OtherGenAiSpanMode,
+  RedactMessageContent,
+} from './types';

@@ -1,7 +1,8 @@
 import type { Context } from '@opentelemetry/api';
 import { InstrumentationBase, InstrumentationNodeModuleDefinition } from '@opentelemetry/instrumentation';
 import { GatewayCall, type CallEnvironment, type CallStart } from './call';
-import { resolveConfig, type LlmGatewayInstrumentationConfig, type ResolvedConfig } from './config';
+import { resolveConfig, type ResolvedConfig } from './config';
+import type { LlmGatewayInstrumentationConfig } from './types';
 import { gatewayRegion } from './gateway';
 import { GatewayMetrics } from './metrics';
 import { installFetchTransport } from './transports/fetch';

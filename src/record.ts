@@ -1,46 +1,42 @@
-import { SeverityNumber, type Attributes, type Context, type Logger } from '@opentelemetry/api';
+import { SeverityNumber, type Attributes, type Context, type Logger, type SpanContext } from '@opentelemetry/api';
+import type { Diagnostic } from './diagnostics';
+import type { CallFacts } from './facts';
 import * as semconv from './semconv';
+import type { SpanContent } from './span';
+import type { LlmGatewayCallRecord } from './types';
 
-/**
- * One record per call, as the gateway's troubleshooting guide asks every user to keep:
- * request_id, model, host and path, region, status, error code, time and duration, plus the
- * trace and span ids to find the call's span. Emitted as an OpenTelemetry log record and
- * handed to the `onCallEnd` hook.
- */
-export interface LlmGatewayCallRecord {
-  /** When the call started (ISO 8601). */
-  timestamp: string;
-  durationMs: number;
-  /** `chat`, `understanding`, `list_models`, ... */
-  operation: string;
-  requestId?: string;
-  /** The model asked for. */
-  model?: string;
-  /** The model that answered, when the response named one. */
-  responseModel?: string;
-  /** The gateway host name (`llm-gateway.assemblyai.com`, a proxy, ...). */
-  host: string;
-  port: number;
-  path: string;
-  region: string;
-  /** HTTP status; absent when no response arrived. */
-  status?: number;
-  /** The gateway's error code (`rate_limited`, `unauthorized`, ...). */
-  errorCode?: string;
-  /** `error.type` of the span: the error code, or the transport cause (`ECONNRESET`, `timeout`). */
-  errorType?: string;
-  /** Ids of the diagnostics found (see README, "Diagnostics"). */
-  diagnostics: string[];
-  traceId: string;
-  spanId: string;
+/** The per-call record the troubleshooting guide asks for, from the call's facts. */
+export function callRecord(facts: CallFacts, diagnostics: readonly Diagnostic[], spanContext: SpanContext): LlmGatewayCallRecord {
+  const record: LlmGatewayCallRecord = {
+    timestamp: new Date(performance.timeOrigin + facts.startedAt).toISOString(),
+    durationMs: Math.round(facts.endedAt - facts.startedAt),
+    operation: facts.operation,
+    requestId: facts.requestId,
+    model: facts.request?.model,
+    responseModel: facts.response.responseModel,
+    host: facts.serverAddress,
+    port: facts.serverPort,
+    path: facts.url.pathname,
+    region: facts.region,
+    status: facts.status,
+    errorCode: facts.errorCode,
+    errorType: facts.errorType,
+    diagnostics: diagnostics.map((d) => d.id),
+    traceId: spanContext.traceId,
+    spanId: spanContext.spanId,
+  };
+  if (facts.fallbackUsed !== undefined) record.fallbackUsed = facts.fallbackUsed;
+  return record;
 }
 
+/** The record as an OpenTelemetry log record, correlated with the call's span. */
 export function emitCallRecord(logger: Logger, record: LlmGatewayCallRecord, context: Context): void {
   const attributes: Attributes = {
     [semconv.ATTR_GEN_AI_OPERATION_NAME]: record.operation,
     [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
     [semconv.ATTR_GEN_AI_REQUEST_MODEL]: record.model,
     [semconv.ATTR_GEN_AI_RESPONSE_MODEL]: record.responseModel,
+    [semconv.ATTR_ASSEMBLYAI_FALLBACK_USED]: record.fallbackUsed,
     [semconv.ATTR_ASSEMBLYAI_REQUEST_ID]: record.requestId,
     [semconv.ATTR_SERVER_ADDRESS]: record.host,
     [semconv.ATTR_SERVER_PORT]: record.port,
@@ -63,10 +59,37 @@ export function emitCallRecord(logger: Logger, record: LlmGatewayCallRecord, con
   });
 }
 
+/**
+ * The semconv `gen_ai.client.inference.operation.details` event (content capture in the
+ * `event_only` and `span_and_event` modes): the call's identity and its captured content.
+ */
+export function emitInferenceDetails(logger: Logger, facts: CallFacts, content: SpanContent, context: Context): void {
+  const attributes: Attributes = {
+    [semconv.ATTR_GEN_AI_OPERATION_NAME]: facts.operation,
+    [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
+    [semconv.ATTR_GEN_AI_REQUEST_MODEL]: facts.request?.model,
+    [semconv.ATTR_GEN_AI_RESPONSE_MODEL]: facts.response.responseModel,
+    [semconv.ATTR_GEN_AI_RESPONSE_ID]: facts.response.responseId,
+    [semconv.ATTR_GEN_AI_RESPONSE_FINISH_REASONS]: facts.response.finishReasons,
+    [semconv.ATTR_ERROR_TYPE]: facts.errorType,
+    [semconv.ATTR_GEN_AI_INPUT_MESSAGES]: content.input,
+    [semconv.ATTR_GEN_AI_OUTPUT_MESSAGES]: content.output,
+    [semconv.ATTR_GEN_AI_TOOL_DEFINITIONS]: content.toolDefinitions,
+  };
+  logger.emit({
+    eventName: semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS,
+    severityNumber: SeverityNumber.INFO,
+    severityText: 'INFO',
+    attributes,
+    context,
+  });
+}
+
 /** `chat claude-sonnet-4-6 -> 429 rate_limited request_id=... (us, 212 ms)` */
 export function summaryLine(record: LlmGatewayCallRecord): string {
   const what = record.model ? `${record.operation} ${record.model}` : record.operation;
   const outcome = record.status === undefined ? (record.errorType ?? 'no response') : `${record.status}${record.errorCode ? ` ${record.errorCode}` : ''}`;
   const id = record.requestId ? ` request_id=${record.requestId}` : '';
-  return `LLM Gateway ${what} -> ${outcome}${id} (${record.region}, ${record.durationMs} ms)`;
+  const fallback = record.fallbackUsed ? ` served by fallback ${record.responseModel}` : '';
+  return `LLM Gateway ${what} -> ${outcome}${id}${fallback} (${record.region}, ${record.durationMs} ms)`;
 }

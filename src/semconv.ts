@@ -89,3 +89,23 @@ export const METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS = 'gen_ai.cl
 /** Required on the usage counters; the gateway does not break usage down by modality. */
 export const ATTR_GEN_AI_TOKEN_MODALITY = 'gen_ai.token.modality';
 export const GEN_AI_TOKEN_MODALITY_UNKNOWN = 'unknown';
+
+// --- Added in the second release ---
+/** (experimental) Set only from the application context: the gateway keeps no conversation. */
+export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
+export const ATTR_GEN_AI_PROMPT_NAME = 'gen_ai.prompt.name';
+export const ATTR_GEN_AI_PROMPT_VERSION = 'gen_ai.prompt.version';
+/** (experimental) Streams: seconds from the request to the first body chunk. */
+export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk';
+/** (experimental) Boolean, only when the request named `fallbacks`: a fallback served the call. */
+export const ATTR_ASSEMBLYAI_FALLBACK_USED = 'assemblyai.fallback.used';
+/** (experimental) Counters of usage details, recorded whatever the semconv opt-in. */
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.client.inference.usage.cache_read.input_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.client.inference.usage.cache_write.input_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.client.inference.usage.reasoning.output_tokens';
+/** (experimental) Opt-in: one point per body chunk after the first, the time since the previous one. */
+export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK = 'gen_ai.client.operation.time_per_output_chunk';
+/** (experimental) Opt-in content: the request's tool definitions (type and name only). */
+export const ATTR_GEN_AI_TOOL_DEFINITIONS = 'gen_ai.tool.definitions';
+/** (experimental) The semconv event carrying captured content (capture modes `event_only`, `span_and_event`). */
+export const EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = 'gen_ai.client.inference.operation.details';

@@ -1,7 +1,7 @@
 import { SeverityNumber } from '@opentelemetry/api';
 import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startSimulatedGateway, type SimulatedGateway } from '../examples/simulated-gateway/server';
-import type { LlmGatewayCallRecord } from '../src/record';
+import type { LlmGatewayCallRecord } from '../src/types';
 import { setupTelemetry, type TestTelemetry } from './support/telemetry';
 
 // The guide asks users to log request_id, model, endpoint and time for every call: each call

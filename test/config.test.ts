@@ -1,7 +1,9 @@
+import type { RequestHeaders } from '../src/facts';
+import { callFacts } from './support/facts';
 import { describe, expect, it } from 'vitest';
 import { formatInputMessages } from '../src/content';
 import { resolveConfig } from '../src/config';
-import { diagnose, type RequestHeaders } from '../src/diagnostics';
+import { diagnose } from '../src/diagnostics';
 import { authorityOfUrl, gatewayRegion, operationOf, redactUrl } from '../src/gateway';
 import { JsonBodyObserver } from '../src/parse/json-body';
 
@@ -49,7 +51,7 @@ describe('gateway hosts', () => {
 
 describe('diagnostics from headers', () => {
   const headers = (h: Record<string, string>): RequestHeaders => ({ names: () => Object.keys(h), get: (n) => h[n] });
-  const base = { operation: 'chat', url: new URL('https://llm-gateway.assemblyai.com/v1/chat/completions'), request: undefined, status: 200, isEventStream: false, error: undefined, rateLimit: {}, requestId: undefined };
+  const base = callFacts();
 
   it('does not call a header misspelled when a real Authorization header is also sent', () => {
     expect(diagnose({ ...base, requestHeaders: headers({ authorization: 'k', 'x-auth': 'other' }) })).toEqual([]);

@@ -65,10 +65,19 @@ describe('diagnostics from the troubleshooting guide', () => {
     expect(span.attributes['url.full']).toContain('api_key=REDACTED');
   });
 
-  it('warns about a Bearer prefix, as the openai SDK sends it', async () => {
+  it('says nothing of the Bearer prefix the openai SDK sends when the call succeeds (the gateway accepts it)', async () => {
     const client = new OpenAI({ apiKey: API_KEY, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
     await client.chat.completions.create({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] });
     const { span, ids } = await diagnosticsOf();
+    expect(ids).toEqual([]);
+    expect(span.events).toEqual([]);
+  });
+
+  it('warns about a Bearer prefix when authentication failed', async () => {
+    const client = new OpenAI({ apiKey: `bad-${API_KEY}`, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    await expect(client.chat.completions.create({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] })).rejects.toThrow();
+    const { span, ids } = await diagnosticsOf();
+    expect(span.attributes['http.response.status_code']).toBe(401);
     expect(ids).toEqual(['auth.bearer_prefix']);
     expect(span.events[0]!.attributes!['assemblyai.diagnostic.severity']).toBe('warning');
   });
@@ -138,7 +147,7 @@ describe('diagnostics from the troubleshooting guide', () => {
 
   it('never puts the key in a diagnostic, a span, an event or a log record, whatever the mistake', async () => {
     await post(body(), { Authorisation: `Bearer ${API_KEY}` });
-    await post(body(), { authorization: `Bearer ${API_KEY}` }, `${chatUrl()}?key=${API_KEY}&token=${API_KEY}`);
+    await post(body(), { authorization: `Bearer bad-${API_KEY}` }, `${chatUrl()}?key=${API_KEY}&token=${API_KEY}`);
     await post(body({ messages: API_KEY }));
     await telemetry.waitForSpans(3);
     const serialized = JSON.stringify({

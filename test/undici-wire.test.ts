@@ -221,7 +221,7 @@ describe("npm undici's own API", () => {
         headers: { authorization: KEY },
         body: chatBody(),
         dispatcher,
-      } as RequestInit);
+      } as unknown as RequestInit);
       const body = (await res.json()) as never;
       const [span] = await spans(1);
       if (AT_WIRE) expectFullChatSpan(span!, body);

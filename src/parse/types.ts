@@ -8,6 +8,10 @@ export interface RequestInfo {
   shape?: RequestShape;
   /** `messages` (or `prompt`) as sent, only when message content capture is on. */
   inputMessages?: unknown;
+  /** The `model` of each of the request's `fallbacks`. */
+  fallbackModels?: string[];
+  /** `n`, only when it is not 1. */
+  choiceCount?: number;
 }
 
 export interface RequestShape {
@@ -36,6 +40,14 @@ export interface ResponseInfo {
   error?: GatewayErrorInfo;
   /** The assistant's output per choice, only when message content capture is on. */
   outputMessages?: OutputMessage[];
+  /** Usage details: subsets of inputTokens / outputTokens, never added to them. */
+  cacheReadInputTokens?: number;
+  cacheWriteInputTokens?: number;
+  reasoningOutputTokens?: number;
+  /** `llm_status_code`: the status the model provider gave the gateway. */
+  providerStatusCode?: number;
+  /** `response_time` (nanoseconds) in seconds: the gateway's own time. */
+  gatewayDurationSeconds?: number;
 }
 
 export interface OutputMessage {

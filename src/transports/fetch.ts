@@ -1,5 +1,5 @@
 import { sendObserved, type GatewayCall } from '../call';
-import type { RequestHeaders } from '../diagnostics';
+import type { RequestHeaders } from '../facts';
 import { authorityOfUrl, operationOf } from '../gateway';
 import { MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
 import { parseRequestBody } from '../parse/request';

@@ -5,7 +5,7 @@ import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:ht
 import { sendObserved, type CallStart, type GatewayCall } from '../call';
 import type { TransportHost } from './host';
 import { authorityOfClientRequest, operationOf } from '../gateway';
-import type { RequestHeaders } from '../diagnostics';
+import type { RequestHeaders } from '../facts';
 import { EntryPointWrappers, type EntryTarget } from './http-entry-points';
 import { RequestBodySample } from './request-body';
 import { isInsideObservedCall, shared } from './shared';
@@ -260,8 +260,12 @@ class ObservedRequest {
     }
     const call = this.call;
     if (call === undefined || call.isEnded || !(chunk instanceof Uint8Array)) return;
-    if (this.decoder !== undefined) this.decoder.write(chunk);
-    else if (!encoding || encoding === 'identity') call.bodyChunk(chunk);
+    if (!encoding || encoding === 'identity') {
+      call.bodyChunk(chunk);
+      return;
+    }
+    call.compressedBodyChunk();
+    this.decoder?.write(chunk);
   }
 
   /** The application read the whole body. */

@@ -1,7 +1,7 @@
 import { context as contextApi, diag, type DiagLogger } from '@opentelemetry/api';
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import type { CallStart, GatewayCall } from '../call';
-import type { RequestHeaders } from '../diagnostics';
+import type { RequestHeaders } from '../facts';
 import { authorityOfUrl, operationOf } from '../gateway';
 import { guarded } from '../guard';
 import { parseRequestBody } from '../parse/request';
@@ -90,8 +90,12 @@ class ObservedUndiciRequest {
   /** 4th (undici >= 7.11): a chunk of the response body, as received. */
   bodyChunkReceived(chunk: unknown): void {
     if (!(chunk instanceof Uint8Array) || this.call.isEnded) return;
-    if (!this.encoded) this.call.bodyChunk(chunk);
-    else this.decoder?.write(chunk);
+    if (!this.encoded) {
+      this.call.bodyChunk(chunk);
+      return;
+    }
+    this.call.compressedBodyChunk();
+    this.decoder?.write(chunk);
   }
 
   /** 5th: the whole response body was received. */

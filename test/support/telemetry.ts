@@ -16,7 +16,7 @@ import {
 } from '@opentelemetry/sdk-trace';
 import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
 import { LlmGatewayInstrumentation } from '../../src';
-import type { GatewayHost, LlmGatewayInstrumentationConfig } from '../../src/config';
+import type { GatewayHost, LlmGatewayInstrumentationConfig } from '../../src/types';
 
 /** Counts spans started and ended, to prove every span ends exactly once. */
 export class LifecycleCounter implements SpanProcessor {

@@ -1,0 +1,131 @@
+import { SpanKind, SpanStatusCode, type Attributes, type AttributeValue, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { Diagnostic } from './diagnostics';
+import { timeToFirstChunkSeconds, type CallFacts } from './facts';
+import { redactUrl } from './gateway';
+import type { RequestInfo } from './parse/types';
+import * as semconv from './semconv';
+import type { LlmGatewayContext } from './types';
+
+/** What the span of a call is started with: what a sampler may decide on. */
+export interface SpanStart {
+  readonly operation: string;
+  readonly method: string;
+  readonly url: URL;
+  readonly serverPort: number;
+  readonly region: string;
+  readonly request: RequestInfo | undefined;
+  readonly application: LlmGatewayContext | undefined;
+}
+
+/** Starts the CLIENT span of a call with every attribute known before the request leaves. */
+export function startCallSpan(tracer: Tracer, start: SpanStart, parent: Context): Span {
+  const attributes: Attributes = {
+    [semconv.ATTR_GEN_AI_OPERATION_NAME]: start.operation,
+    [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
+    [semconv.ATTR_SERVER_ADDRESS]: start.url.hostname,
+    [semconv.ATTR_SERVER_PORT]: start.serverPort,
+    [semconv.ATTR_HTTP_REQUEST_METHOD]: start.method,
+    [semconv.ATTR_URL_FULL]: redactUrl(start.url),
+    [semconv.ATTR_ASSEMBLYAI_REGION]: start.region,
+  };
+  if (start.request !== undefined) addRequestAttributes(attributes, start.request);
+  if (start.application !== undefined) addApplicationAttributes(attributes, start.application);
+  return tracer.startSpan(spanName(start.operation, start.request), { kind: SpanKind.CLIENT, attributes }, parent);
+}
+
+/** The request body became known after the span started (node:http, a streamed fetch body). */
+export function setRequestAttributes(span: Span, operation: string, request: RequestInfo): void {
+  const attributes: Attributes = {};
+  addRequestAttributes(attributes, request);
+  span.setAttributes(attributes);
+  span.updateName(spanName(operation, request));
+}
+
+/** `chat {model}` for chat calls whose model is known, else the operation. */
+export function spanName(operation: string, request: RequestInfo | undefined): string {
+  return operation === semconv.GEN_AI_OPERATION_CHAT && request?.model ? `chat ${request.model}` : operation;
+}
+
+function addRequestAttributes(attributes: Attributes, request: RequestInfo): void {
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_MODEL, request.model);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS, request.maxTokens);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE, request.temperature);
+  if (request.stream) attributes[semconv.ATTR_GEN_AI_REQUEST_STREAM] = true;
+}
+
+function addApplicationAttributes(attributes: Attributes, application: LlmGatewayContext): void {
+  set(attributes, semconv.ATTR_GEN_AI_CONVERSATION_ID, application.conversationId);
+  set(attributes, semconv.ATTR_GEN_AI_PROMPT_NAME, application.promptName);
+  set(attributes, semconv.ATTR_GEN_AI_PROMPT_VERSION, application.promptVersion);
+}
+
+/** Captured content, formatted (only when capture is on and content goes on the span). */
+export interface SpanContent {
+  readonly input?: string;
+  readonly output?: string;
+  readonly toolDefinitions?: string;
+}
+
+/**
+ * Puts what the call told on its span, in one setAttributes: the response, the gateway's
+ * error, rate-limit state, and the diagnostics as events. `usage: false` leaves token usage off
+ * (another instrumentation's span of the same call carries it).
+ */
+export function applyCallFacts(span: Span, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined, usage: boolean): void {
+  const attributes: Attributes = {};
+  addResponseAttributes(attributes, facts, usage);
+  if (content !== undefined) {
+    set(attributes, semconv.ATTR_GEN_AI_INPUT_MESSAGES, content.input);
+    set(attributes, semconv.ATTR_GEN_AI_OUTPUT_MESSAGES, content.output);
+  }
+  span.setAttributes(attributes);
+  for (const d of diagnostics) {
+    span.addEvent(semconv.EVENT_ASSEMBLYAI_DIAGNOSTIC, {
+      [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID]: d.id,
+      [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY]: d.severity,
+      [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE]: d.message,
+    });
+  }
+  if (facts.statusMessage !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: facts.statusMessage });
+}
+
+/** The gateway's own facts, the ones no other instrumentation knows: for enriching another span. */
+export function gatewayAttributes(facts: CallFacts): Attributes {
+  const attributes: Attributes = {};
+  addGatewayAttributes(attributes, facts);
+  return attributes;
+}
+
+function addResponseAttributes(attributes: Attributes, facts: CallFacts, usage: boolean): void {
+  const response = facts.response;
+  set(attributes, semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, facts.status);
+  set(attributes, semconv.ATTR_GEN_AI_RESPONSE_MODEL, response.responseModel);
+  set(attributes, semconv.ATTR_GEN_AI_RESPONSE_ID, response.responseId);
+  set(attributes, semconv.ATTR_GEN_AI_RESPONSE_FINISH_REASONS, response.finishReasons);
+  if (usage) {
+    set(attributes, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, response.inputTokens);
+    set(attributes, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, response.outputTokens);
+  }
+  set(attributes, semconv.ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, timeToFirstChunkSeconds(facts));
+  set(attributes, semconv.ATTR_ERROR_TYPE, facts.errorType);
+  addGatewayAttributes(attributes, facts);
+}
+
+function addGatewayAttributes(attributes: Attributes, facts: CallFacts): void {
+  const { rateLimit } = facts;
+  attributes[semconv.ATTR_ASSEMBLYAI_REGION] = facts.region;
+  set(attributes, semconv.ATTR_ASSEMBLYAI_REQUEST_ID, facts.requestId);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_ERROR_CODE, facts.errorCode);
+  if (facts.errorCode !== undefined) {
+    set(attributes, semconv.ATTR_ASSEMBLYAI_ERROR_MESSAGE, facts.response.error?.message);
+    set(attributes, semconv.ATTR_ASSEMBLYAI_ERROR_PARAM, facts.response.error?.param);
+  }
+  set(attributes, semconv.ATTR_ASSEMBLYAI_RATELIMIT_LIMIT, rateLimit.limit);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_RATELIMIT_REMAINING, rateLimit.remaining);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_RATELIMIT_RESET, rateLimit.reset);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_RETRY_AFTER, rateLimit.retryAfter);
+}
+
+function set(attributes: Attributes, key: string, value: AttributeValue | undefined): void {
+  if (value !== undefined) attributes[key] = value;
+}
