@@ -3,12 +3,28 @@
 // simulated gateways' and the demo app's own commands run here with the compose environment.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parse } from 'yaml';
+import { parse, stringify } from 'yaml';
+import {
+  DASHBOARD_FILE,
+  DATASOURCES_FILE,
+  GRAFANA_DIR,
+  labelValuesQuery,
+  loadDashboard,
+  loadDatasources,
+  PROVIDERS_FILE,
+  promQueries,
+  substitute,
+  variableReferences,
+  type DatasourceRef,
+  type ProvisionedDatasource,
+  type Target,
+} from './support/grafana';
 
 const ROOT = join(__dirname, '..');
 const COMPOSE_FILE = join(ROOT, 'docker-compose.yml');
@@ -64,11 +80,14 @@ function dependencies(service: ComposeService): string[] {
 }
 
 describe('docker-compose.yml', () => {
-  it('has the stack: Jaeger v2 with OTLP and UI, Prometheus, the simulated gateways and the demo app', () => {
-    expect(Object.keys(services).sort()).toEqual(['demo-app', 'gateway-eu', 'gateway-us', 'jaeger', 'prometheus']);
+  it('has the stack: Jaeger v2 with OTLP and UI, Prometheus, Grafana, the simulated gateways and the demo app', () => {
+    expect(Object.keys(services).sort()).toEqual(['demo-app', 'gateway-eu', 'gateway-us', 'grafana', 'jaeger', 'prometheus']);
     expect(services.jaeger!.image).toMatch(/^jaegertracing\/jaeger:2\./);
     expect(publishedPorts(services.jaeger!).sort()).toEqual([16686, 4317, 4318]);
     expect(services.prometheus!.image).toMatch(/^prom\/prometheus:v\d/);
+    // Grafana OSS (grafana/grafana is the OSS image; grafana/grafana-oss stopped at 12.4).
+    expect(services.grafana!.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(publishedPorts(services.grafana!)).toEqual([3000]);
     for (const name of ['gateway-us', 'gateway-eu']) {
       const command = services[name]!.command!;
       expect(command.slice(0, 4)).toEqual(['node', '--import', 'tsx', 'examples/simulated-gateway/cli.ts']);
@@ -156,6 +175,174 @@ describe('docker-compose.yml', () => {
     const version = spawnSync('docker', ['compose', 'version'], { encoding: 'utf8' });
     if (version.status !== 0) context.skip('docker compose is not installed here');
     execFileSync('docker', ['compose', '-f', COMPOSE_FILE, 'config', '--quiet'], { cwd: ROOT });
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Grafana: provisioning files, the dashboard, and every query in it
+// ---------------------------------------------------------------------------------------------
+
+/** Container path -> host path of a service's bind mounts. */
+function mounts(service: ComposeService): Map<string, string> {
+  return new Map((service.volumes ?? []).map((v) => [v.split(':')[1]!, v.split(':')[0]!.replace(/^\.\//, '')]));
+}
+
+/** The host path a container path of `service` reads, through the mount that contains it. */
+function hostPathOf(service: ComposeService, containerPath: string): string | undefined {
+  for (const [inContainer, onHost] of mounts(service)) {
+    if (containerPath === inContainer) return onHost;
+    if (containerPath.startsWith(`${inContainer}/`)) return posix.join(onHost, containerPath.slice(inContainer.length + 1));
+  }
+  return undefined;
+}
+
+/** The promtool binary, or a skip (a failure under CI) when it is not installed. */
+function requirePromtool(context: { skip: (note: string) => void }): void {
+  const promtool = spawnSync('promtool', ['--version'], { encoding: 'utf8' });
+  if (!promtool.error) return;
+  if (process.env.CI) throw new Error('promtool is not installed: apt-get install -y prometheus');
+  context.skip('promtool is not installed (apt-get install -y prometheus); skipped outside CI');
+}
+
+describe("docker-compose.yml's Grafana", () => {
+  const grafana = services.grafana!;
+  const dashboard = loadDashboard();
+  const datasources = loadDatasources();
+  const byUid = new Map(datasources.map((d) => [d.uid, d]));
+  const variables = new Map(dashboard.templating.list.map((v) => [v.name, v]));
+
+  /** The provisioned data source a panel or target reference resolves to, directly or through a datasource variable. */
+  function resolve(ref: DatasourceRef | undefined, where: string): ProvisionedDatasource {
+    expect(ref, `${where}: no datasource`).toBeDefined();
+    let uid = ref!.uid;
+    const variable = /^\$\{?(\w+)\}?$/.exec(uid)?.[1];
+    if (variable) {
+      const v = variables.get(variable);
+      expect(v?.type, `${where}: ${uid} is not a datasource variable`).toBe('datasource');
+      expect(v!.query, `${where}: variable ${variable} lists ${v!.query} data sources`).toBe(ref!.type);
+      uid = String(v!.current?.value);
+    }
+    const datasource = byUid.get(uid);
+    expect(datasource, `${where}: datasource uid ${uid} is not provisioned in ${DATASOURCES_FILE}`).toBeDefined();
+    expect(datasource!.type, where).toBe(ref!.type);
+    return datasource!;
+  }
+
+  it('mounts the provisioning and dashboard directories where Grafana and the provider read them, for anonymous viewers', () => {
+    expect(hostPathOf(grafana, '/etc/grafana/provisioning')).toBe(`${GRAFANA_DIR}/provisioning`);
+    const providers = (parse(readFileSync(join(ROOT, PROVIDERS_FILE), 'utf8')) as { providers: { type: string; options: { path: string } }[] })
+      .providers;
+    expect(providers).toHaveLength(1);
+    expect(providers[0]!.type).toBe('file');
+    const dashboardsDir = hostPathOf(grafana, providers[0]!.options.path);
+    expect(dashboardsDir, `provider path ${providers[0]!.options.path} is not mounted`).toBe(posix.dirname(DASHBOARD_FILE));
+    // Every file the provider loads is a dashboard that parses, with its own uid.
+    const files = readdirSync(join(ROOT, dashboardsDir!));
+    expect(files).toContain(posix.basename(DASHBOARD_FILE));
+    const uids = files.map((f) => (JSON.parse(readFileSync(join(ROOT, dashboardsDir!, f), 'utf8')) as { uid: string }).uid);
+    expect(new Set(uids).size).toBe(files.length);
+    // The home page is the dashboard; anyone can look without logging in, nobody anonymous can save.
+    const env = grafana.environment ?? {};
+    expect(hostPathOf(grafana, env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!)).toBe(DASHBOARD_FILE);
+    expect(env.GF_AUTH_ANONYMOUS_ENABLED).toBe('true');
+    expect(env.GF_AUTH_ANONYMOUS_ORG_ROLE).toBe('Viewer');
+    expect(dependencies(grafana).sort()).toEqual(['jaeger', 'prometheus']);
+  });
+
+  it("provisions Prometheus and Jaeger at this stack's services, with Prometheus's scrape interval", () => {
+    expect(datasources.map((d) => d.type).sort()).toEqual(['jaeger', 'prometheus']);
+    expect(byUid.size).toBe(datasources.length);
+    const listening: Record<string, number[]> = { prometheus: [9090], jaeger: publishedPorts(services.jaeger!) };
+    for (const datasource of datasources) {
+      const url = new URL(datasource.url);
+      expect(services[url.hostname], `${datasource.name}: ${url.hostname} is not a compose service`).toBeDefined();
+      expect(listening[url.hostname], `${datasource.name}: ${datasource.url}`).toContain(Number(url.port));
+    }
+    const prometheusConfig = parse(readFileSync(PROMETHEUS_CONFIG, 'utf8')) as { global: { scrape_interval: string } };
+    expect(datasources.find((d) => d.type === 'prometheus')!.jsonData?.timeInterval).toBe(prometheusConfig.global.scrape_interval);
+    // Span -> metrics links go to the provisioned Prometheus, with span attributes mapped to labels.
+    const toMetrics = datasources.find((d) => d.type === 'jaeger')!.jsonData?.tracesToMetrics;
+    expect(byUid.get(toMetrics!.datasourceUid)?.type).toBe('prometheus');
+    expect(toMetrics!.tags).toEqual(
+      expect.arrayContaining([
+        { key: 'gen_ai.request.model', value: 'gen_ai_request_model' },
+        { key: 'assemblyai.region', value: 'assemblyai_region' },
+      ]),
+    );
+  });
+
+  it('has a dashboard whose every panel and target reads a provisioned data source', () => {
+    expect(dashboard.uid).toBe('llm-gateway');
+    expect(new Set(dashboard.panels.map((p) => p.id)).size).toBe(dashboard.panels.length);
+    for (const panel of dashboard.panels) {
+      const where = `panel ${panel.id} "${panel.title}"`;
+      const datasource = resolve(panel.datasource, where);
+      expect(panel.targets.length, where).toBeGreaterThan(0);
+      for (const target of panel.targets) {
+        expect(resolve(target.datasource, `${where} [${target.refId}]`).uid).toBe(datasource.uid);
+        if (datasource.type === 'prometheus') expect(target.expr, `${where} [${target.refId}]`).toBeTruthy();
+        if (datasource.type === 'jaeger') expect(target.queryType === 'search' && target.service, `${where} [${target.refId}]`).toBeTruthy();
+      }
+    }
+    for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) resolve(variable.datasource, `variable ${variable.name}`);
+  });
+
+  it('uses only template variables it defines, and links to Jaeger searches that decode', () => {
+    const texts = [
+      ...dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [t.expr ?? '', t.service ?? '', t.tags ?? ''])),
+      ...dashboard.templating.list.map((v) => (v.type === 'query' ? v.query : '')),
+    ];
+    for (const text of texts) for (const name of variableReferences(text)) expect(variables.has(name), `$${name} in ${text}`).toBe(true);
+    const links = dashboard.panels.flatMap((p) => (p.fieldConfig?.defaults?.links ?? []).map((l) => ({ panel: p, ...l })));
+    expect(links.length).toBeGreaterThanOrEqual(3);
+    for (const link of links) {
+      const url = new URL(link.url, 'http://grafana.invalid');
+      expect(url.pathname, link.title).toBe('/explore');
+      // Grafana fills in ${...} before the link is followed: here every placeholder gets a sample value.
+      const panes = JSON.parse(url.searchParams.get('panes')!.replace(/\$\{[^}]+\}/g, 'x')) as Record<
+        string,
+        { datasource: string; queries: Target[] }
+      >;
+      const [pane] = Object.values(panes);
+      const raw = decodeURIComponent(link.url);
+      expect(raw, link.title).toContain('"datasource":"${jaeger}"');
+      expect(pane!.queries[0]).toMatchObject({ queryType: 'search', datasource: { type: 'jaeger' } });
+      expect(raw, link.title).toMatch(/"service":"\$\{service\}"/);
+      // The placeholders it uses are labels of the panel's series.
+      for (const label of raw.matchAll(/\$\{__field\.labels\.(\w+)\}/g)) {
+        expect(link.panel.targets.some((t) => t.expr?.includes(`by (`) && t.expr.includes(label[1]!)), `${link.title}: ${label[1]}`).toBe(true);
+      }
+    }
+  });
+
+  it('has PromQL that promtool accepts in every target, variable and span-to-metrics query', (context) => {
+    requirePromtool(context);
+    const queries = [
+      ...promQueries(dashboard).map((q) => ({ name: q.name, expr: substitute(q.expr, dashboard, '5m') })),
+      // A variable's series selector, as a query of its own.
+      ...dashboard.templating.list
+        .map((v) => ({ v, lv: v.type === 'query' ? labelValuesQuery(v) : undefined }))
+        .filter(({ lv }) => lv !== undefined)
+        .map(({ v, lv }) => ({ name: `variable ${v.name}`, expr: `count(${substitute(lv!.selector, dashboard, '5m')})` })),
+      ...(datasources.find((d) => d.type === 'jaeger')!.jsonData?.tracesToMetrics?.queries ?? []).map((q) => ({
+        name: `Jaeger tracesToMetrics "${q.name}"`,
+        expr: q.query.replace('$__tags', 'gen_ai_request_model="m", assemblyai_region="us"'),
+      })),
+    ];
+    expect(queries.length).toBeGreaterThanOrEqual(15);
+    for (const { expr } of queries) expect(expr).not.toMatch(/\$/);
+    const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-grafana-'));
+    try {
+      const rules = queries.map((q, i) => ({ record: `dashboard:query_${i}`, expr: q.expr }));
+      writeFileSync(join(dir, 'queries.yml'), stringify({ groups: [{ name: 'dashboard', rules }] }));
+      const result = spawnSync('promtool', ['check', 'rules', join(dir, 'queries.yml')], { encoding: 'utf8' });
+      // On failure promtool names the rule by index: map it back to its panel.
+      const output = `${result.stdout}${result.stderr}`.replace(/dashboard:query_(\d+)/g, (_, i: string) => queries[Number(i)]!.name);
+      expect(result.status, output).toBe(0);
+      expect(output).toContain(`SUCCESS: ${queries.length} rules found`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
