@@ -97,3 +97,57 @@ export function tokenTotals(output: Pick<CallRun, 'tokenPoints'>): Record<'input
   }
   return totals;
 }
+
+/**
+ * The Langfuse observation type of a span, by the rules of Langfuse's OTel ingestion
+ * (langfuse/langfuse packages/shared/src/server/otel/ObservationTypeMapper.ts at 62751446,
+ * the mappers that can apply here, in their priority order). A GENERATION is what Langfuse
+ * bills: it takes the span's usage, or, when there is none and the model is known, counts the
+ * tokens of the span's input and output itself (worker IngestionService getUsageUnits).
+ */
+export function langfuseObservationType(a: AppSpan['attributes']): string {
+  const value = (key: string): string | undefined => {
+    const v = a[key];
+    return v === undefined || v === null || v === '' ? undefined : String(v);
+  };
+  const direct = value('langfuse.observation.type');
+  if (direct && OBSERVATION_TYPES.has(direct.toUpperCase())) return direct.toUpperCase();
+  const openInference = OPENINFERENCE_TYPES[value('openinference.span.kind') ?? ''];
+  if (openInference) return openInference;
+  const genAi = GEN_AI_OPERATION_TYPES[value('gen_ai.operation.name') ?? ''];
+  if (genAi) return genAi;
+  const aiSdkOperation = (prefixes: string[]) =>
+    prefixes.some((p) => value('operation.name')?.startsWith(p)) || prefixes.includes(value('ai.operationId') ?? '');
+  const hasAiSdkModel = ['langfuse.observation.model.name', 'ai.model.id', 'gen_ai.request.model', 'gen_ai.response.model'].some((k) => value(k));
+  if (hasAiSdkModel && aiSdkOperation(AI_SDK_GENERATIONS)) return 'GENERATION';
+  if (hasAiSdkModel && aiSdkOperation(AI_SDK_EMBEDDINGS)) return 'EMBEDDING';
+  if (aiSdkOperation(['ai.toolCall'])) return 'TOOL';
+  if (value('gen_ai.tool.name') || value('gen_ai.tool.call.id')) return 'TOOL';
+  if (['langfuse.observation.model.name', 'gen_ai.request.model', 'gen_ai.response.model', 'llm.model_name', 'model'].some((k) => value(k))) return 'GENERATION';
+  return 'SPAN';
+}
+
+const OBSERVATION_TYPES = new Set(['SPAN', 'EVENT', 'GENERATION', 'AGENT', 'TOOL', 'CHAIN', 'RETRIEVER', 'EVALUATOR', 'EMBEDDING', 'GUARDRAIL']);
+const OPENINFERENCE_TYPES: Record<string, string> = {
+  CHAIN: 'CHAIN',
+  RETRIEVER: 'RETRIEVER',
+  LLM: 'GENERATION',
+  EMBEDDING: 'EMBEDDING',
+  AGENT: 'AGENT',
+  TOOL: 'TOOL',
+  GUARDRAIL: 'GUARDRAIL',
+  EVALUATOR: 'EVALUATOR',
+};
+const GEN_AI_OPERATION_TYPES: Record<string, string> = {
+  chat: 'GENERATION',
+  completion: 'GENERATION',
+  text_completion: 'GENERATION',
+  generate_content: 'GENERATION',
+  generate: 'GENERATION',
+  embeddings: 'EMBEDDING',
+  invoke_agent: 'AGENT',
+  create_agent: 'AGENT',
+  execute_tool: 'TOOL',
+};
+const AI_SDK_GENERATIONS = ['ai.generateText.doGenerate', 'ai.streamText.doStream', 'ai.generateObject.doGenerate', 'ai.streamObject.doStream'];
+const AI_SDK_EMBEDDINGS = ['ai.embedMany.doEmbed', 'ai.embed.doEmbed'];

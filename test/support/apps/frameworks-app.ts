@@ -301,6 +301,27 @@ async function langchainCall({ baseURL, apiKey }: Target, stream: boolean): Prom
   });
 }
 
+// What a span is to a backend: its operation and model (Langfuse's observation type mapping
+// reads these), its provider.
+const KEPT_ATTRIBUTES = new Set([
+  'gen_ai.operation.name',
+  'gen_ai.request.model',
+  'gen_ai.response.model',
+  'gen_ai.provider.name',
+  'gen_ai.system',
+  'gen_ai.tool.name',
+  'gen_ai.tool.call.id',
+  'openinference.span.kind',
+  'llm.model_name',
+  'ai.operationId',
+  'ai.model.id',
+  'operation.name',
+  'model',
+  'langfuse.observation.type',
+  'langfuse.observation.model.name',
+  'error.type',
+]);
+
 /** The attributes the tests and the README trees look at (no message content). */
 function interesting(attributes: Attributes): AppSpan['attributes'] {
   const kept: AppSpan['attributes'] = {};
@@ -309,7 +330,7 @@ function interesting(attributes: Attributes): AppSpan['attributes'] {
       key.startsWith('gen_ai.usage.') ||
       key.startsWith('llm.token_count.') ||
       key.startsWith('assemblyai.') ||
-      ['gen_ai.operation.name', 'gen_ai.request.model', 'gen_ai.response.model', 'gen_ai.provider.name', 'gen_ai.system', 'openinference.span.kind', 'ai.operationId', 'ai.model.id', 'llm.model_name', 'error.type'].includes(key)
+      KEPT_ATTRIBUTES.has(key)
     ) {
       kept[key] = value;
     }
