@@ -17,8 +17,8 @@ async function main(): Promise<void> {
         const points = (['input', 'output'] as const)
           .map((type) => `${type} ${tokens[type].sum} in ${tokens[type].count} point(s) [${tokens[type].scopes.join(', ')}]`)
           .join('; ');
-        console.log(`\n### ${framework}, ${run.stream ? 'streamed' : 'not streamed'}, mode ${run.mode}`);
-        console.log(`usage sent ${run.usage.input}/${run.usage.output}; spans with usage: ${usageSpans(run.spans).length}; tokens: ${points}`);
+        console.log(`\n### ${framework}, ${run.failed ? 'failed (503, retried once)' : run.stream ? 'streamed' : 'not streamed'}, mode ${run.mode}`);
+        console.log(`usage sent ${run.usage ? `${run.usage.input}/${run.usage.output}` : 'none'}; spans with usage: ${usageSpans(run.spans).length}; tokens: ${points}`);
         console.log(`spans started ${run.lifecycle.started}, ended ${run.lifecycle.ended}; recognised: ${JSON.stringify(run.recognised.map((r) => r?.scope ?? null))}`);
         console.log(renderTree(run.spans));
       }

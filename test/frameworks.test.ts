@@ -56,7 +56,7 @@ function outputOf(framework: Framework): Promise<AppOutput> {
 }
 
 async function runOf(framework: Framework, mode: Mode, stream: boolean): Promise<CallRun> {
-  const run = (await outputOf(framework)).runs.find((r) => r.mode === mode && r.stream === stream);
+  const run = (await outputOf(framework)).runs.find((r) => r.mode === mode && r.stream === stream && !r.failed);
   if (!run) throw new Error(`no ${mode} run of ${framework}`);
   return run;
 }
@@ -228,6 +228,55 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
       expect(ours(run)[0]?.parentSpanId).toBe(app?.spanId);
     });
   }
+});
+
+describe.each(FRAMEWORKS)('%s, a call the gateway fails (503), retried once by the client', (framework) => {
+  const failedRun = async () => {
+    const run = (await outputOf(framework)).runs.find((r) => r.failed);
+    if (!run) throw new Error(`no failed run of ${framework}`);
+    return run;
+  };
+
+  it('has no usage and no token points, and an error code for each attempt on a span of the trace', async () => {
+    const run = await failedRun();
+    expect(run.usage).toBeUndefined();
+    expect(usageSpans(run.spans)).toEqual([]);
+    expect(run.tokenPoints).toEqual([]);
+    const attempts = ours(run);
+    expect(attempts).toHaveLength(2);
+    for (const attempt of attempts) {
+      expect(attempt.attributes['assemblyai.error.code']).toBe('upstream_unavailable');
+      expect(attempt.attributes['assemblyai.region']).toBe('us');
+    }
+    // The openai SDK drops the body of a response it retries unread: only the last has request_id.
+    expect(attempts.some((s) => typeof s.attributes['assemblyai.request_id'] === 'string')).toBe(true);
+    // Under a framework's span, one trace; the plain openai SDK's attempts are traces of their own.
+    expect(new Set(run.spans.map((s) => s.traceId)).size).toBe(framework === 'openai' ? 2 : 1);
+  });
+
+  if (isTraced(framework)) {
+    it("by default: puts each attempt on a child of their span, which a backend does not bill", async () => {
+      const run = await failedRun();
+      expect(run.recognised).toHaveLength(2);
+      const theirSpanId = run.recognised[0]?.spanId;
+      expect(run.recognised[1]?.spanId).toBe(theirSpanId);
+      for (const attempt of ours(run)) {
+        expect(attempt.parentSpanId).toBe(theirSpanId);
+        expect(langfuseObservationType(attempt.attributes)).toBe('SPAN');
+      }
+    });
+  }
+
+  it('ends every span exactly once', async () => {
+    const run = await failedRun();
+    expect(run.lifecycle.endedTwice).toEqual([]);
+    if (framework === 'openinference') {
+      // OpenInference 4.2 ends its span on a result, never on a rejected call: it stays open.
+      expect(run.lifecycle.ended).toBe(run.lifecycle.started - 1);
+      return;
+    }
+    expect(run.lifecycle.ended).toBe(run.lifecycle.started);
+  });
 });
 
 it('warns of nothing: no attribute is written to an ended span', async () => {

@@ -82,6 +82,7 @@ function describe(span: AppSpan): string {
   if (a['assemblyai.request_id'] !== undefined) notes.push('request_id');
   if (a['assemblyai.region'] !== undefined) notes.push(`region=${a['assemblyai.region']}`);
   if (a['assemblyai.ratelimit.remaining'] !== undefined) notes.push('ratelimit');
+  if (a['assemblyai.error.code'] !== undefined) notes.push(`error=${a['assemblyai.error.code']}`);
   return notes.length ? `  ${notes.join(' ')}` : '';
 }
 

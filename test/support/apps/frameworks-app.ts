@@ -62,11 +62,13 @@ export interface Recognised {
 export interface CallRun {
   mode: string;
   stream: boolean;
+  /** A call the gateway failed (503, retried once by the client): no usage. */
+  failed: boolean;
   spans: AppSpan[];
   tokenPoints: TokenPoint[];
   lifecycle: { started: number; ended: number; endedTwice: string[] };
   /** What the client library gave the application: the usage the gateway sent, once. */
-  usage: { input: number; output: number };
+  usage: { input: number; output: number } | undefined;
   /** findOuterGenAiSpan(context.active()) for each fetch the call made, null when none. */
   recognised: (Recognised | null)[];
   /**
@@ -86,7 +88,9 @@ const PROMPT = 'What is the capital of France?';
 const APP_SCOPE = 'frameworks-app';
 // The live gateway is not known to put request_id in stream chunks; the simulated one does on
 // request, so that "request_id is on a span of the trace" can be checked for streams too.
-const SIM_HEADERS = { 'x-sim-stream-request-id': 'true' };
+const SIM_HEADERS: Record<string, string> = { 'x-sim-stream-request-id': 'true' };
+/** The failing call: every attempt gets a 503 (no Retry-After, so clients retry at once). */
+const FAIL_HEADERS: Record<string, string> = { 'x-sim-status': '503' };
 
 const framework = process.argv[2] as Framework;
 const modes = (process.argv[3] ?? 'default').split(',');
@@ -144,8 +148,11 @@ async function main(): Promise<void> {
   try {
     for (const mode of modes) {
       gatewayInstrumentation.setConfig(mode === 'default' ? baseConfig : ({ ...baseConfig, outerGenAiSpan: mode } as LlmGatewayInstrumentationConfig));
-      for (const stream of [false, true]) runs.push(await observe(mode, stream, () => CALLS[framework](target, stream)));
+      for (const stream of [false, true]) runs.push(await observe(mode, stream, false, () => CALLS[framework](target, { stream, fail: false })));
     }
+    // One failing call, retried once by the client: the retry runs under the same framework span.
+    gatewayInstrumentation.setConfig(baseConfig);
+    runs.push(await observe('default', false, true, () => CALLS[framework](target, { stream: false, fail: true }).catch(() => undefined)));
   } finally {
     await gateway.close();
   }
@@ -153,7 +160,7 @@ async function main(): Promise<void> {
 }
 
 /** Runs one call and returns what was exported for it alone. */
-async function observe(mode: string, stream: boolean, call: () => Promise<CallRun['usage']>): Promise<CallRun> {
+async function observe(mode: string, stream: boolean, failed: boolean, call: () => Promise<CallRun['usage']>): Promise<CallRun> {
   exporter.reset();
   lifecycle.started = 0;
   lifecycle.ended = 0;
@@ -170,6 +177,7 @@ async function observe(mode: string, stream: boolean, call: () => Promise<CallRu
   return {
     mode,
     stream,
+    failed,
     spans: exporter.getFinishedSpans().map((span) => ({
       name: span.name,
       kind: span.kind,
@@ -225,27 +233,34 @@ interface Target {
   apiKey: string;
 }
 
-type Usage = CallRun['usage'];
+type Usage = NonNullable<CallRun['usage']>;
+interface CallOptions {
+  stream: boolean;
+  /** Make the gateway answer 503, and let the client retry once. */
+  fail: boolean;
+}
+const headersFor = (fail: boolean) => (fail ? { ...SIM_HEADERS, ...FAIL_HEADERS } : SIM_HEADERS);
+const retriesFor = (fail: boolean) => (fail ? 1 : 0);
 
 let openai6: typeof import('openai') | undefined;
 
-const CALLS: Record<Framework, (target: Target, stream: boolean) => Promise<Usage>> = {
-  openai: (target, stream) => openaiCall(require('openai') as typeof import('openai'), target, stream),
-  'instrumentation-openai': (target, stream) => {
+const CALLS: Record<Framework, (target: Target, options: CallOptions) => Promise<Usage>> = {
+  openai: (target, options) => openaiCall(require('openai') as typeof import('openai'), target, options),
+  'instrumentation-openai': (target, options) => {
     const dir = process.env.OPENAI6_DIR;
     if (!dir) throw new Error('OPENAI6_DIR is not set');
     // Resolved as `openai` (a symlink kept by --preserve-symlinks), as an application on openai 6 has it.
     openai6 ??= createRequire(join(dir, 'app.js'))('openai') as typeof import('openai');
-    return openaiCall(openai6, target, stream);
+    return openaiCall(openai6, target, options);
   },
-  openinference: (target, stream) => openaiCall(require('openai') as typeof import('openai'), target, stream),
-  'ai-sdk': (target, stream) => aiSdkCall(target, stream, 'current'),
-  'ai-sdk-legacy': (target, stream) => aiSdkCall(target, stream, 'legacy'),
+  openinference: (target, options) => openaiCall(require('openai') as typeof import('openai'), target, options),
+  'ai-sdk': (target, options) => aiSdkCall(target, options, 'current'),
+  'ai-sdk-legacy': (target, options) => aiSdkCall(target, options, 'legacy'),
   langchain: langchainCall,
 };
 
-async function openaiCall(openai: typeof import('openai'), { baseURL, apiKey }: Target, stream: boolean): Promise<Usage> {
-  const client = new openai.OpenAI({ apiKey, baseURL, organization: null, project: null, defaultHeaders: SIM_HEADERS });
+async function openaiCall(openai: typeof import('openai'), { baseURL, apiKey }: Target, { stream, fail }: CallOptions): Promise<Usage> {
+  const client = new openai.OpenAI({ apiKey, baseURL, organization: null, project: null, defaultHeaders: headersFor(fail), maxRetries: retriesFor(fail) });
   const messages = [{ role: 'user' as const, content: PROMPT }];
   if (!stream) {
     const completion = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 100 });
@@ -260,16 +275,16 @@ async function openaiCall(openai: typeof import('openai'), { baseURL, apiKey }: 
 
 let telemetryRegistered = false;
 
-async function aiSdkCall({ baseURL, apiKey }: Target, stream: boolean, integration: 'current' | 'legacy'): Promise<Usage> {
+async function aiSdkCall({ baseURL, apiKey }: Target, { stream, fail }: CallOptions, integration: 'current' | 'legacy'): Promise<Usage> {
   const { registerTelemetry, generateText, streamText } = require('ai') as typeof import('ai');
   const { OpenTelemetry, LegacyOpenTelemetry } = require('@ai-sdk/otel') as typeof import('@ai-sdk/otel');
   const { createOpenAICompatible } = require('@ai-sdk/openai-compatible') as typeof import('@ai-sdk/openai-compatible');
   if (!telemetryRegistered) registerTelemetry(integration === 'current' ? new OpenTelemetry() : new LegacyOpenTelemetry());
   telemetryRegistered = true;
-  const provider = createOpenAICompatible({ name: 'assemblyai', baseURL, apiKey, includeUsage: true, headers: SIM_HEADERS });
+  const provider = createOpenAICompatible({ name: 'assemblyai', baseURL, apiKey, includeUsage: true, headers: headersFor(fail) });
   const model = provider.chatModel(MODEL);
   if (!stream) {
-    const result = await generateText({ model, prompt: PROMPT, maxOutputTokens: 100 });
+    const result = await generateText({ model, prompt: PROMPT, maxOutputTokens: 100, maxRetries: retriesFor(fail) });
     return { input: result.usage.inputTokens!, output: result.usage.outputTokens! };
   }
   const result = streamText({ model, prompt: PROMPT, maxOutputTokens: 100 });
@@ -280,9 +295,16 @@ async function aiSdkCall({ baseURL, apiKey }: Target, stream: boolean, integrati
   return { input: usage.inputTokens!, output: usage.outputTokens! };
 }
 
-async function langchainCall({ baseURL, apiKey }: Target, stream: boolean): Promise<Usage> {
+async function langchainCall({ baseURL, apiKey }: Target, { stream, fail }: CallOptions): Promise<Usage> {
   const { ChatOpenAI } = require('@langchain/openai') as typeof import('@langchain/openai');
-  const chat = new ChatOpenAI({ model: MODEL, apiKey, maxTokens: 100, streamUsage: true, configuration: { baseURL, defaultHeaders: SIM_HEADERS } });
+  const chat = new ChatOpenAI({
+    model: MODEL,
+    apiKey,
+    maxTokens: 100,
+    streamUsage: true,
+    maxRetries: retriesFor(fail),
+    configuration: { baseURL, defaultHeaders: headersFor(fail) },
+  });
   // LangChain traces nothing itself (LangSmith is off): the application's own span is the parent.
   return trace.getTracer(APP_SCOPE).startActiveSpan('answer question', async (span) => {
     try {
