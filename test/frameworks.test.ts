@@ -55,10 +55,13 @@ function outputOf(framework: Framework): Promise<AppOutput> {
   return output;
 }
 
-async function runOf(framework: Framework, mode: Mode, stream: boolean): Promise<CallRun> {
+/** A call that succeeded: the gateway sent usage. */
+type SucceededRun = CallRun & { usage: NonNullable<CallRun['usage']> };
+
+async function runOf(framework: Framework, mode: Mode, stream: boolean): Promise<SucceededRun> {
   const run = (await outputOf(framework)).runs.find((r) => r.mode === mode && r.stream === stream && !r.failed);
-  if (!run) throw new Error(`no ${mode} run of ${framework}`);
-  return run;
+  if (!run?.usage) throw new Error(`no successful ${mode} run of ${framework}`);
+  return run as SucceededRun;
 }
 
 const ours = (run: CallRun) => run.spans.filter((s) => s.scope === GATEWAY_SCOPE);
@@ -80,7 +83,7 @@ function expectGatewayFacts(span: AppSpan | undefined): void {
 }
 
 /** Every usage attribute the span carries, of either convention, is the gateway's count. */
-function expectUsage(span: AppSpan, usage: CallRun['usage']): void {
+function expectUsage(span: AppSpan, usage: SucceededRun['usage']): void {
   const a = span.attributes;
   expect([a['gen_ai.usage.input_tokens'], a['gen_ai.usage.output_tokens']]).toEqual([usage.input, usage.output]);
   if (a['llm.token_count.prompt'] !== undefined || a['llm.token_count.completion'] !== undefined) {
@@ -88,7 +91,7 @@ function expectUsage(span: AppSpan, usage: CallRun['usage']): void {
   }
 }
 
-function expectTokenPointsOnce(run: CallRun, scope: string): void {
+function expectTokenPointsOnce(run: SucceededRun, scope: string): void {
   const totals = tokenTotals(run);
   expect(totals.input).toEqual({ sum: run.usage.input, count: 1, scopes: [scope] });
   expect(totals.output).toEqual({ sum: run.usage.output, count: 1, scopes: [scope] });
