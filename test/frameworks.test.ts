@@ -1,5 +1,5 @@
 import { SpanKind } from '@opentelemetry/api';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   FRAMEWORKS,
   GATEWAY_SCOPE,
@@ -24,6 +24,10 @@ import {
 // and `independent`. The simulated gateway sends usage, rate-limit headers and request_id
 // (in stream chunks too, on request). Until the call lifecycle uses src/cooperation.ts, the
 // default and child tests of the traced frameworks fail: today every mode is `independent`.
+
+// The first test of each framework waits for its process: loading the AI SDK or LangChain
+// under tsx takes seconds on a busy machine.
+vi.setConfig({ testTimeout: 120_000 });
 
 type Traced = 'ai-sdk' | 'ai-sdk-legacy' | 'instrumentation-openai' | 'openinference';
 const TRACED: Record<Traced, { scope: string; recordsTokenMetrics: boolean }> = {
