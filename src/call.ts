@@ -1,4 +1,4 @@
-import { context as contextApi, trace, type Context, type DiagLogger, type Logger, type Span, type Tracer } from '@opentelemetry/api';
+import { context as contextApi, INVALID_SPAN_CONTEXT, trace, type Context, type DiagLogger, type Logger, type Span, type Tracer } from '@opentelemetry/api';
 import { applicationContextOf } from './context';
 import { formatInputMessages, formatOutputMessages } from './content';
 import type { ResolvedConfig } from './config';
@@ -15,7 +15,8 @@ import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
 import { shortString } from './parse/values';
 import { callRecord, emitCallRecord, emitInferenceDetails } from './record';
 import * as semconv from './semconv';
-import { applyCallFacts, setRequestAttributes, startCallSpan, type SpanContent } from './span';
+import { findOuterGenAiSpan, type OuterGenAiSpan } from './cooperation';
+import { applyCallFacts, enrichOuterSpan, setRequestAttributes, startCallSpan, type SpanContent, type SpanShape, type SpanStart } from './span';
 import { sendingObserved } from './transports/shared';
 import type { LlmGatewayContext } from './types';
 
@@ -58,8 +59,16 @@ export function sendObserved<T>(call: GatewayCall, send: () => T): T {
  * to diag, never to the application.
  */
 export class GatewayCall {
-  readonly span: Span;
-  /** The context to run the underlying request in: the span is the parent of its HTTP span. */
+  /**
+   * Our span: undefined while another instrumentation's GenAI span of this call stands for it
+   * (`enrich`), until the end shows whether its facts go there or on a span of ours.
+   */
+  private span: Span | undefined;
+  private readonly shape: SpanShape;
+  /** Another instrumentation's GenAI span for this very call, active when it started. */
+  private readonly outer: OuterGenAiSpan | undefined;
+  private readonly parent: Context;
+  /** The context to run the underlying request in: our span is the parent of its HTTP span. */
   readonly context: Context;
   private readonly startedAt = performance.now();
   private readonly serverPort: number;
@@ -84,10 +93,21 @@ export class GatewayCall {
     private readonly start: CallStart,
     parent: Context = contextApi.active(),
   ) {
+    const { config } = env;
     this.serverPort = portOf(start.url);
-    this.application = applicationContextOf(parent, env.config.readContextFromBaggage);
-    this.span = startCallSpan(env.tracer, { ...start, serverPort: this.serverPort, application: this.application }, parent);
-    this.context = trace.setSpan(parent, this.span);
+    this.parent = parent;
+    this.application = applicationContextOf(parent, config.readContextFromBaggage);
+    this.outer =
+      config.outerGenAiSpan !== 'independent' && INFERENCE_OPERATIONS.has(start.operation)
+        ? findOuterGenAiSpan(parent, start.request?.model)
+        : undefined;
+    this.shape = this.outer === undefined ? 'own' : 'child';
+    if (this.outer !== undefined && config.outerGenAiSpan === 'enrich') {
+      this.context = parent;
+    } else {
+      this.span = startCallSpan(env.tracer, this.spanStart(), parent, this.shape);
+      this.context = trace.setSpan(parent, this.span);
+    }
     openCalls.add(this);
     scheduleSweep();
   }
@@ -101,7 +121,7 @@ export class GatewayCall {
     if (this.ended) return;
     guard(this.env.diag, 'could not read a request body', () => {
       this.start.request = request;
-      setRequestAttributes(this.span, this.start.operation, request);
+      if (this.span !== undefined) setRequestAttributes(this.span, this.start.operation, request, this.shape);
     });
   }
 
@@ -228,8 +248,47 @@ export class GatewayCall {
     // Reported at once, not deferred: an application that shuts the SDK down right after its
     // last call must still export that call's span. The transports end a call before (wire)
     // or right after (tap) handing the application its last bytes.
-    if (facts !== undefined) reportCall(this.env, this.span, this.context, facts, this.chunkGaps);
-    guard(this.env.diag, 'could not end a span', () => this.span.end(endedAt));
+    if (facts !== undefined) this.report(facts);
+    const span = this.span;
+    if (span !== undefined) guard(this.env.diag, 'could not end a span', () => span.end(endedAt));
+  }
+
+  private spanStart(): SpanStart {
+    return { ...this.start, serverPort: this.serverPort, application: this.application };
+  }
+
+  /**
+   * The named steps that report a finished call, each from the same facts and each guarded on
+   * its own: a failure in one leaves the others (and the span's end) intact.
+   */
+  private report(facts: CallFacts): void {
+    const { env, outer } = this;
+    const { config, diag } = env;
+    const diagnostics = guard(diag, 'could not diagnose a call', () => diagnose(facts)) ?? NO_DIAGNOSTICS;
+    const content = config.captureMessageContent ? guard(diag, 'could not format message content', () => formatContent(facts, config)) : undefined;
+    let recordSpan: Span | undefined = this.span;
+    if (outer !== undefined && recordSpan === undefined) {
+      // enrich: a successful call's facts go on their span, once; a failed attempt (which a
+      // retry may follow), or a span already ended or claimed, gets a span of ours under theirs.
+      if (facts.errorType === undefined && outer.span.isRecording() && !enrichedOuterSpans.has(outer.span)) {
+        enrichedOuterSpans.add(outer.span);
+        guard(diag, 'could not add the facts of a call to its outer span', () => enrichOuterSpan(outer, facts, diagnostics));
+        recordSpan = outer.span;
+      } else {
+        this.span = guard(diag, 'could not start a span', () => startCallSpan(env.tracer, this.spanStart(), this.parent, 'child', facts.startedAt));
+        recordSpan = this.span;
+      }
+    }
+    const span = this.span;
+    if (span !== undefined) {
+      const spanContent = config.contentOnSpan ? content : undefined;
+      guard(diag, 'could not set the attributes of a span', () => applyCallFacts(span, facts, diagnostics, spanContent, this.shape));
+    }
+    // Token points once per call: not when the outer instrumentation records its own.
+    const tokens = outer === undefined || !outer.recordsTokenMetrics || config.alwaysRecordTokenMetrics;
+    guard(diag, 'could not record metrics', () => env.metrics.recordCall(facts, tokens, this.chunkGaps));
+    const context = recordSpan === undefined ? this.context : trace.setSpan(this.parent, recordSpan);
+    guard(diag, 'could not emit the record of a call', () => emitRecords(env, recordSpan, context, facts, diagnostics, content));
   }
 
   /** Everything the call told, in one value. */
@@ -287,19 +346,6 @@ export class GatewayCall {
   }
 }
 
-/**
- * The named steps that report a finished call, each from the same facts and each guarded on
- * its own: a failure in one leaves the others (and the span's end) intact.
- */
-function reportCall(env: CallEnvironment, span: Span, context: Context, facts: CallFacts, chunkGaps: number[] | undefined): void {
-  const { config, diag } = env;
-  const diagnostics = guard(diag, 'could not diagnose a call', () => diagnose(facts)) ?? NO_DIAGNOSTICS;
-  const content = config.captureMessageContent ? guard(diag, 'could not format message content', () => formatContent(facts, config)) : undefined;
-  guard(diag, 'could not set the attributes of a span', () => applyCallFacts(span, facts, diagnostics, config.contentOnSpan ? content : undefined, true));
-  guard(diag, 'could not record metrics', () => env.metrics.recordCall(facts, true, chunkGaps));
-  guard(diag, 'could not emit the record of a call', () => emitRecords(env, span, context, facts, diagnostics, content));
-}
-
 function formatContent(facts: CallFacts, config: ResolvedConfig): SpanContent {
   return {
     input: formatInputMessages(facts.request?.inputMessages, config.redactMessageContent),
@@ -308,7 +354,7 @@ function formatContent(facts: CallFacts, config: ResolvedConfig): SpanContent {
 }
 
 /** The call record (log record and onCallEnd hook) and the content event, only when someone listens. */
-function emitRecords(env: CallEnvironment, span: Span, context: Context, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined): void {
+function emitRecords(env: CallEnvironment, span: Span | undefined, context: Context, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined): void {
   const { config, logger } = env;
   if (content !== undefined && config.contentInEvent && logger.enabled({ context, eventName: semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS })) {
     emitInferenceDetails(logger, facts, content, context);
@@ -316,11 +362,15 @@ function emitRecords(env: CallEnvironment, span: Span, context: Context, facts: 
   const hook = config.onCallEnd;
   const emit = config.emitCallRecords && logger.enabled({ context, eventName: semconv.EVENT_ASSEMBLYAI_CALL });
   if (!emit && hook === undefined) return;
-  const record = callRecord(facts, diagnostics, span.spanContext());
+  const record = callRecord(facts, diagnostics, span?.spanContext() ?? INVALID_SPAN_CONTEXT);
   if (emit) emitCallRecord(logger, record, context);
   if (hook !== undefined) guard(env.diag, 'the onCallEnd hook threw', () => hook(record));
 }
 
+/** The operations other GenAI instrumentations make an inference span for. */
+const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([semconv.GEN_AI_OPERATION_CHAT, semconv.GEN_AI_OPERATION_TEXT_COMPLETION]);
+/** Outer spans a call's facts were already written to: a second call under one gets a span of its own. */
+const enrichedOuterSpans = new WeakSet<Span>();
 const COMPLETED: Outcome = { kind: 'completed' };
 const CANCELLED: Outcome = { kind: 'cancelled' };
 const NO_RATE_LIMIT: RateLimitInfo = Object.freeze({});

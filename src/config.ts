@@ -5,7 +5,7 @@ import type {
   LlmGatewayCallRecord,
   LlmGatewayInstrumentationConfig,
   MessageContentCapture,
-  OtherGenAiSpanMode,
+  OuterGenAiSpanMode,
   RedactMessageContent,
 } from './types';
 
@@ -15,6 +15,7 @@ export const OFFICIAL_HOSTS: readonly GatewayHost[] = [
 ];
 
 export const ENV_HOSTS = 'OTEL_INSTRUMENTATION_LLM_GATEWAY_HOSTS';
+export const ENV_OUTER_GENAI_SPAN = 'OTEL_INSTRUMENTATION_LLM_GATEWAY_OUTER_GENAI_SPAN';
 export const ENV_CAPTURE_MESSAGE_CONTENT = 'OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT';
 export const ENV_SEMCONV_STABILITY_OPT_IN = 'OTEL_SEMCONV_STABILITY_OPT_IN';
 /** The GenAI token of OTEL_SEMCONV_STABILITY_OPT_IN; `gen_ai_latest_experimental/dup` emits both sets. */
@@ -38,7 +39,9 @@ export interface ResolvedConfig {
   readonly onCallEnd: ((record: LlmGatewayCallRecord) => void) | undefined;
   readonly emitCallRecords: boolean;
   readonly readContextFromBaggage: boolean;
-  readonly otherGenAiSpans: OtherGenAiSpanMode;
+  readonly outerGenAiSpan: OuterGenAiSpanMode;
+  /** Under another instrumentation's GenAI span, record token points even when it records its own. */
+  readonly alwaysRecordTokenMetrics: boolean;
   readonly timePerOutputChunk: boolean;
 }
 
@@ -76,11 +79,15 @@ export function resolveConfig(config: LlmGatewayInstrumentationConfig, env: Node
     emitCallRecords: config.emitCallRecords ?? true,
     readContextFromBaggage: config.readContextFromBaggage ?? false,
     timePerOutputChunk: config.timePerOutputChunkMetric ?? false,
-    otherGenAiSpans: OTHER_GENAI_SPAN_MODES.has(config.otherGenAiSpans as string) ? config.otherGenAiSpans! : 'enrich',
+    outerGenAiSpan: outerGenAiSpanMode(config.outerGenAiSpan ?? env[ENV_OUTER_GENAI_SPAN]),
+    alwaysRecordTokenMetrics: config.outerGenAiTokenMetrics === 'always',
   };
 }
 
-const OTHER_GENAI_SPAN_MODES: ReadonlySet<string> = new Set(['enrich', 'child', 'independent']);
+function outerGenAiSpanMode(value: string | undefined): OuterGenAiSpanMode {
+  const mode = value?.trim().toLowerCase();
+  return mode === 'child' || mode === 'independent' ? mode : 'enrich';
+}
 
 /**
  * The capture setting (option or environment variable, any case): `true` and `span_only` put

@@ -6,6 +6,6 @@ export type {
   LlmGatewayContext,
   LlmGatewayInstrumentationConfig,
   MessageContentCapture,
-  OtherGenAiSpanMode,
+  OuterGenAiSpanMode,
   RedactMessageContent,
 } from './types';

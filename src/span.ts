@@ -1,4 +1,5 @@
 import { SpanKind, SpanStatusCode, type Attributes, type AttributeValue, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import type { OuterGenAiSpan } from './cooperation';
 import type { Diagnostic } from './diagnostics';
 import { timeToFirstChunkSeconds, type CallFacts } from './facts';
 import { redactUrl } from './gateway';
@@ -17,10 +18,16 @@ export interface SpanStart {
   readonly application: LlmGatewayContext | undefined;
 }
 
+/**
+ * The shape of our span: `own` is the GenAI span of the call; `child` sits under another
+ * instrumentation's GenAI span of the same call and carries the gateway's facts without what
+ * makes a backend take it for a second generation (usage, model, operation name).
+ */
+export type SpanShape = 'own' | 'child';
+
 /** Starts the CLIENT span of a call with every attribute known before the request leaves. */
-export function startCallSpan(tracer: Tracer, start: SpanStart, parent: Context): Span {
+export function startCallSpan(tracer: Tracer, start: SpanStart, parent: Context, shape: SpanShape, startTime?: number): Span {
   const attributes: Attributes = {
-    [semconv.ATTR_GEN_AI_OPERATION_NAME]: start.operation,
     [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
     [semconv.ATTR_SERVER_ADDRESS]: start.url.hostname,
     [semconv.ATTR_SERVER_PORT]: start.serverPort,
@@ -28,26 +35,28 @@ export function startCallSpan(tracer: Tracer, start: SpanStart, parent: Context)
     [semconv.ATTR_URL_FULL]: redactUrl(start.url),
     [semconv.ATTR_ASSEMBLYAI_REGION]: start.region,
   };
-  if (start.request !== undefined) addRequestAttributes(attributes, start.request);
+  if (shape === 'own') attributes[semconv.ATTR_GEN_AI_OPERATION_NAME] = start.operation;
+  if (start.request !== undefined) addRequestAttributes(attributes, start.request, shape);
   if (start.application !== undefined) addApplicationAttributes(attributes, start.application);
-  return tracer.startSpan(spanName(start.operation, start.request), { kind: SpanKind.CLIENT, attributes }, parent);
+  return tracer.startSpan(spanName(start.operation, start.request, shape), { kind: SpanKind.CLIENT, attributes, startTime }, parent);
 }
 
 /** The request body became known after the span started (node:http, a streamed fetch body). */
-export function setRequestAttributes(span: Span, operation: string, request: RequestInfo): void {
+export function setRequestAttributes(span: Span, operation: string, request: RequestInfo, shape: SpanShape): void {
   const attributes: Attributes = {};
-  addRequestAttributes(attributes, request);
+  addRequestAttributes(attributes, request, shape);
   span.setAttributes(attributes);
-  span.updateName(spanName(operation, request));
+  span.updateName(spanName(operation, request, shape));
 }
 
 /** `chat {model}` for chat calls whose model is known, else the operation. */
-export function spanName(operation: string, request: RequestInfo | undefined): string {
-  return operation === semconv.GEN_AI_OPERATION_CHAT && request?.model ? `chat ${request.model}` : operation;
+export function spanName(operation: string, request: RequestInfo | undefined, shape: SpanShape = 'own'): string {
+  const name = operation === semconv.GEN_AI_OPERATION_CHAT && request?.model ? `chat ${request.model}` : operation;
+  return shape === 'own' ? name : `llm-gateway ${name}`;
 }
 
-function addRequestAttributes(attributes: Attributes, request: RequestInfo): void {
-  set(attributes, semconv.ATTR_GEN_AI_REQUEST_MODEL, request.model);
+function addRequestAttributes(attributes: Attributes, request: RequestInfo, shape: SpanShape): void {
+  if (shape === 'own') set(attributes, semconv.ATTR_GEN_AI_REQUEST_MODEL, request.model);
   set(attributes, semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS, request.maxTokens);
   set(attributes, semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE, request.temperature);
   if (request.stream) attributes[semconv.ATTR_GEN_AI_REQUEST_STREAM] = true;
@@ -68,17 +77,46 @@ export interface SpanContent {
 
 /**
  * Puts what the call told on its span, in one setAttributes: the response, the gateway's
- * error, rate-limit state, and the diagnostics as events. `usage: false` leaves token usage off
- * (another instrumentation's span of the same call carries it).
+ * error, rate-limit state, and the diagnostics as events.
  */
-export function applyCallFacts(span: Span, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined, usage: boolean): void {
+export function applyCallFacts(span: Span, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined, shape: SpanShape): void {
   const attributes: Attributes = {};
-  addResponseAttributes(attributes, facts, usage);
+  addResponseAttributes(attributes, facts, shape);
   if (content !== undefined) {
     set(attributes, semconv.ATTR_GEN_AI_INPUT_MESSAGES, content.input);
     set(attributes, semconv.ATTR_GEN_AI_OUTPUT_MESSAGES, content.output);
   }
   span.setAttributes(attributes);
+  addDiagnosticEvents(span, diagnostics);
+  if (facts.statusMessage !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: facts.statusMessage });
+}
+
+/**
+ * Puts the gateway's facts and the call's usage on another instrumentation's span of the same
+ * (successful) call: its status and content stay its own. OpenInference backends (Phoenix,
+ * Arize) read usage from `llm.token_count.*` only, which that instrumentation leaves empty
+ * for streams.
+ */
+export function enrichOuterSpan(outer: OuterGenAiSpan, facts: CallFacts, diagnostics: readonly Diagnostic[]): void {
+  const attributes: Attributes = {};
+  addGatewayAttributes(attributes, facts);
+  addUsageAttributes(attributes, facts);
+  if (outer.convention === 'openinference') {
+    const { inputTokens, outputTokens } = facts.response;
+    set(attributes, OPENINFERENCE_PROMPT_TOKENS, inputTokens);
+    set(attributes, OPENINFERENCE_COMPLETION_TOKENS, outputTokens);
+    if (inputTokens !== undefined && outputTokens !== undefined) attributes[OPENINFERENCE_TOTAL_TOKENS] = inputTokens + outputTokens;
+  }
+  outer.span.setAttributes(attributes);
+  addDiagnosticEvents(outer.span, diagnostics);
+}
+
+// OpenInference's names for token counts: another convention's, written only onto its spans.
+const OPENINFERENCE_PROMPT_TOKENS = 'llm.token_count.prompt';
+const OPENINFERENCE_COMPLETION_TOKENS = 'llm.token_count.completion';
+const OPENINFERENCE_TOTAL_TOKENS = 'llm.token_count.total';
+
+function addDiagnosticEvents(span: Span, diagnostics: readonly Diagnostic[]): void {
   for (const d of diagnostics) {
     span.addEvent(semconv.EVENT_ASSEMBLYAI_DIAGNOSTIC, {
       [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID]: d.id,
@@ -86,29 +124,25 @@ export function applyCallFacts(span: Span, facts: CallFacts, diagnostics: readon
       [semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE]: d.message,
     });
   }
-  if (facts.statusMessage !== undefined) span.setStatus({ code: SpanStatusCode.ERROR, message: facts.statusMessage });
 }
 
-/** The gateway's own facts, the ones no other instrumentation knows: for enriching another span. */
-export function gatewayAttributes(facts: CallFacts): Attributes {
-  const attributes: Attributes = {};
-  addGatewayAttributes(attributes, facts);
-  return attributes;
-}
-
-function addResponseAttributes(attributes: Attributes, facts: CallFacts, usage: boolean): void {
+function addResponseAttributes(attributes: Attributes, facts: CallFacts, shape: SpanShape): void {
   const response = facts.response;
   set(attributes, semconv.ATTR_HTTP_RESPONSE_STATUS_CODE, facts.status);
-  set(attributes, semconv.ATTR_GEN_AI_RESPONSE_MODEL, response.responseModel);
+  if (shape === 'own') {
+    set(attributes, semconv.ATTR_GEN_AI_RESPONSE_MODEL, response.responseModel);
+    addUsageAttributes(attributes, facts);
+  }
   set(attributes, semconv.ATTR_GEN_AI_RESPONSE_ID, response.responseId);
   set(attributes, semconv.ATTR_GEN_AI_RESPONSE_FINISH_REASONS, response.finishReasons);
-  if (usage) {
-    set(attributes, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, response.inputTokens);
-    set(attributes, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, response.outputTokens);
-  }
   set(attributes, semconv.ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, timeToFirstChunkSeconds(facts));
   set(attributes, semconv.ATTR_ERROR_TYPE, facts.errorType);
   addGatewayAttributes(attributes, facts);
+}
+
+function addUsageAttributes(attributes: Attributes, facts: CallFacts): void {
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, facts.response.inputTokens);
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, facts.response.outputTokens);
 }
 
 function addGatewayAttributes(attributes: Attributes, facts: CallFacts): void {

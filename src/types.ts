@@ -20,7 +20,7 @@ export type MessageContentCapture = boolean | 'span_only' | 'event_only' | 'span
  * What to do when a gateway call runs under another instrumentation's GenAI span for the same
  * call (the Vercel AI SDK, @opentelemetry/instrumentation-openai, OpenInference).
  */
-export type OtherGenAiSpanMode = 'enrich' | 'child' | 'independent';
+export type OuterGenAiSpanMode = 'enrich' | 'child' | 'independent';
 
 export interface LlmGatewayInstrumentationConfig extends InstrumentationConfig {
   /**
@@ -54,12 +54,20 @@ export interface LlmGatewayInstrumentationConfig extends InstrumentationConfig {
    */
   readContextFromBaggage?: boolean;
   /**
-   * When a call runs under another instrumentation's GenAI span for the same call: `enrich`
-   * (default) puts the gateway's facts on that span and makes no second GenAI span; `child`
-   * makes ours a child of it with the gateway's facts and no token usage; `independent` makes
-   * ours as if the other were not there (usage then counted twice).
+   * When a call runs under another instrumentation's GenAI span for the same call (README, "With
+   * other GenAI instrumentations and frameworks"): `enrich` (default) puts the gateway's facts
+   * and usage on that span and makes no second GenAI span; `child` makes ours a child of it with
+   * the gateway's facts and no usage, model or operation (no backend bills it); `independent`
+   * makes ours as if the other were not there (usage then counted twice).
+   * Also `OTEL_INSTRUMENTATION_LLM_GATEWAY_OUTER_GENAI_SPAN`.
    */
-  otherGenAiSpans?: OtherGenAiSpanMode;
+  outerGenAiSpan?: OuterGenAiSpanMode;
+  /**
+   * Under such a span, token metric points are recorded only when that instrumentation records
+   * none of its own (`auto`, default); `always` records them anyway (for an application that
+   * drops the other instrumentation's token histogram with a View).
+   */
+  outerGenAiTokenMetrics?: 'auto' | 'always';
   /**
    * Record `gen_ai.client.operation.time_per_output_chunk`: one point per body chunk of a
    * stream after the first (at most 4096 a call). Default false: it costs a record per chunk.
