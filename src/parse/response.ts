@@ -23,15 +23,28 @@ export function responseInfoFromObject(body: unknown, captureContent = false, en
     requestId: shortString(body.request_id) ?? shortString(nestedError?.request_id),
     responseModel: shortString(body.model) ?? shortString(request?.model),
     responseId: shortString(body.id),
-    ...(isRecord(body.usage) ? usageTokens(body.usage) : {}),
-    ...envelopeFields(body),
+    finishReasons: undefined,
     error: isError ? parseErrorEnvelope(body) : undefined,
     outputMessages: captureContent ? outputMessagesOf(body.choices) : undefined,
   };
+  if (isRecord(body.usage)) addUsage(info, body.usage);
+  addEnvelope(info, body);
+  if (end === undefined || end.complete) {
+    info.finishReasons = completeReasons(body.choices);
+    return info;
+  }
   const { reasons, indices } = finishReasonsOf(body.choices);
-  if (end) return withUnfinishedChoices(info, reasons, indices, end);
-  info.finishReasons = orderedReasons(reasons);
-  return info;
+  return withUnfinishedChoices(info, reasons, indices, end);
+}
+
+/** The finish reasons of a whole body, by choice index (one choice, the usual case, is quick). */
+function completeReasons(choices: unknown): string[] | undefined {
+  if (!Array.isArray(choices) || choices.length === 0) return undefined;
+  if (choices.length === 1) {
+    const reason = isRecord(choices[0]) ? shortString(choices[0].finish_reason, 64) : undefined;
+    return reason === undefined ? undefined : [reason];
+  }
+  return orderedReasons(finishReasonsOf(choices).reasons);
 }
 
 /**
@@ -78,40 +91,35 @@ function finishReasonsOf(choices: unknown): { reasons: Map<number, string>; indi
   return { reasons, indices };
 }
 
-/** The envelope the gateway adds to its JSON replies (gateway-api.md §2, §10 G10). */
-export function envelopeFields(body: Record<string, unknown>): Pick<ResponseInfo, 'providerStatusCode' | 'gatewayDurationSeconds'> {
-  const fields: Pick<ResponseInfo, 'providerStatusCode' | 'gatewayDurationSeconds'> = {};
+/** The envelope the gateway adds to its JSON replies (gateway-api.md §2, §10 G10), set on `info` when present. */
+export function addEnvelope(info: ResponseInfo, body: Record<string, unknown>): void {
   const status = nonNegativeInteger(body.llm_status_code);
-  if (status !== undefined && status >= 100 && status <= 599) fields.providerStatusCode = status;
+  if (status !== undefined && status >= 100 && status <= 599) info.providerStatusCode = status;
   const nanoseconds = finiteNumber(body.response_time);
-  if (nanoseconds !== undefined && nanoseconds >= 0) fields.gatewayDurationSeconds = nanoseconds / 1e9;
-  return fields;
+  if (nanoseconds !== undefined && nanoseconds >= 0) info.gatewayDurationSeconds = nanoseconds / 1e9;
 }
-
-type UsageFields = Pick<ResponseInfo, 'inputTokens' | 'outputTokens' | 'cacheReadInputTokens' | 'cacheWriteInputTokens' | 'reasoningOutputTokens'>;
 
 /**
  * The gateway sends both naming schemes; the Anthropic-style names win when present. The
  * details are subsets of the input/output counts, in the OpenAI (`*_tokens_details`) or the
  * Anthropic (`cache_*_input_tokens`) names.
  */
-export function usageTokens(usage: Record<string, unknown>): UsageFields {
+export function addUsage(info: ResponseInfo, usage: Record<string, unknown>): void {
+  info.inputTokens = nonNegativeInteger(usage.input_tokens) ?? nonNegativeInteger(usage.prompt_tokens);
+  info.outputTokens = nonNegativeInteger(usage.output_tokens) ?? nonNegativeInteger(usage.completion_tokens);
   const prompt = isRecord(usage.prompt_tokens_details) ? usage.prompt_tokens_details : undefined;
-  const input = isRecord(usage.input_tokens_details) ? usage.input_tokens_details : undefined;
   const completion = isRecord(usage.completion_tokens_details) ? usage.completion_tokens_details : undefined;
-  const output = isRecord(usage.output_tokens_details) ? usage.output_tokens_details : undefined;
-  const fields: UsageFields = {
-    inputTokens: nonNegativeInteger(usage.input_tokens) ?? nonNegativeInteger(usage.prompt_tokens),
-    outputTokens: nonNegativeInteger(usage.output_tokens) ?? nonNegativeInteger(usage.completion_tokens),
-  };
   const cacheRead =
-    nonNegativeInteger(prompt?.cached_tokens) ?? nonNegativeInteger(input?.cached_tokens) ?? nonNegativeInteger(usage.cache_read_input_tokens);
+    nonNegativeInteger(prompt?.cached_tokens) ??
+    (isRecord(usage.input_tokens_details) ? nonNegativeInteger(usage.input_tokens_details.cached_tokens) : undefined) ??
+    nonNegativeInteger(usage.cache_read_input_tokens);
   const cacheWrite = nonNegativeInteger(prompt?.cache_write_tokens) ?? nonNegativeInteger(usage.cache_creation_input_tokens);
-  const reasoning = nonNegativeInteger(completion?.reasoning_tokens) ?? nonNegativeInteger(output?.reasoning_tokens);
-  if (cacheRead !== undefined) fields.cacheReadInputTokens = cacheRead;
-  if (cacheWrite !== undefined) fields.cacheWriteInputTokens = cacheWrite;
-  if (reasoning !== undefined) fields.reasoningOutputTokens = reasoning;
-  return fields;
+  const reasoning =
+    nonNegativeInteger(completion?.reasoning_tokens) ??
+    (isRecord(usage.output_tokens_details) ? nonNegativeInteger(usage.output_tokens_details.reasoning_tokens) : undefined);
+  if (cacheRead !== undefined) info.cacheReadInputTokens = cacheRead;
+  if (cacheWrite !== undefined) info.cacheWriteInputTokens = cacheWrite;
+  if (reasoning !== undefined) info.reasoningOutputTokens = reasoning;
 }
 
 /** The assistant messages of a non-streamed completion, for opt-in content capture. */

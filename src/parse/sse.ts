@@ -1,6 +1,6 @@
 import { parseErrorEnvelope } from './errors';
 import { MAX_CAPTURED_CONTENT_CHARS, MAX_CAPTURED_TOOL_CALLS, MAX_SSE_LINE_BYTES, SSE_TAIL_WINDOW_BYTES } from './limits';
-import { choiceIndex, envelopeFields, MAX_CHOICES, orderedReasons, UNFINISHED_CHOICE_REASON, usageTokens } from './response';
+import { addEnvelope, addUsage, choiceIndex, MAX_CHOICES, orderedReasons, UNFINISHED_CHOICE_REASON } from './response';
 import type { BodyEnd, BodyObserver, BodyObserverOptions, OutputMessage, OutputToolCall, ResponseInfo } from './types';
 import { isRecord, shortString } from './values';
 
@@ -116,11 +116,16 @@ export class SseEventParser implements BodyObserver {
     this.pendingLine = '';
     this.data = undefined;
     const usage = parseJson(this.lastUsageData);
-    if (isRecord(usage) && isRecord(usage.usage)) Object.assign(this.info, usageTokens(usage.usage));
+    if (isRecord(usage) && isRecord(usage.usage)) addUsage(this.info, usage.usage);
     const status = this.lastStatusData === this.lastUsageData ? usage : parseJson(this.lastStatusData);
-    if (isRecord(status)) setDefined(this.info, 'providerStatusCode', envelopeFields(status).providerStatusCode);
     const time = this.lastTimeData === this.lastStatusData ? status : parseJson(this.lastTimeData);
-    if (isRecord(time)) setDefined(this.info, 'gatewayDurationSeconds', envelopeFields(time).gatewayDurationSeconds);
+    // Each from its own last event: read both from a scratch object and take the one that belongs.
+    const envelope: ResponseInfo = {};
+    if (isRecord(status)) addEnvelope(envelope, status);
+    setDefined(this.info, 'providerStatusCode', envelope.providerStatusCode);
+    const timing: ResponseInfo = {};
+    if (isRecord(time)) addEnvelope(timing, time);
+    setDefined(this.info, 'gatewayDurationSeconds', timing.gatewayDurationSeconds);
     this.lastUsageData = this.lastStatusData = this.lastTimeData = undefined;
   }
 
