@@ -1,12 +1,13 @@
 import { context as contextApi, INVALID_SPAN_CONTEXT, trace, type Context, type DiagLogger, type Logger, type Span, type Tracer } from '@opentelemetry/api';
 import { applicationContextOf } from './context';
-import { formatInputMessages, formatOutputMessages } from './content';
+import { formatInputMessages, formatOutputMessages, formatToolDefinitions } from './content';
 import type { ResolvedConfig } from './config';
 import { diagnose, type Diagnostic } from './diagnostics';
 import { errorTypeOf, portOf, safeMessage, type CallFacts, type Outcome, type RequestHeaders } from './facts';
 import { guard } from './guard';
 import { MAX_CHUNK_GAPS_PER_CALL, type GatewayMetrics } from './metrics';
 import { errorCodeForStatus } from './parse/errors';
+import { fallbackServed } from './parse/request';
 import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
 import { JsonBodyObserver, responseInfoFromJsonText } from './parse/json-body';
 import { responseInfoFromObject } from './parse/response';
@@ -86,6 +87,7 @@ export class GatewayCall {
   private eventStream = false;
   /** The body arrives compressed: compressedBodyChunk() times it, not the decoded chunks. */
   private compressed = false;
+  private stableChunks = false;
   private ended = false;
 
   constructor(
@@ -140,11 +142,12 @@ export class GatewayCall {
       }
       const contentType = (getHeader('content-type') ?? '').toLowerCase();
       this.eventStream = contentType.includes('text/event-stream');
-      const capture = this.env.config.captureMessageContent;
+      const captureContent = this.env.config.captureMessageContent;
+      const stableChunks = this.stableChunks;
       // An HTML page (a proxy's 502) has nothing to tell; everything else may be JSON.
       // Capturing content needs every delta of a stream, not just its first event and tail.
-      if (this.eventStream) this.body = capture ? new SseEventParser({ captureContent: true }) : new SseObserver();
-      else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver(capture);
+      if (this.eventStream) this.body = captureContent ? new SseEventParser({ captureContent }) : new SseObserver({ stableChunks });
+      else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver({ captureContent, stableChunks });
     });
   }
 
@@ -213,6 +216,14 @@ export class GatewayCall {
   /** The body will never be read (garbage collected), or nothing happened for maxCallDurationMs. */
   abandon(why: 'unread' | 'max_duration'): void {
     this.end({ kind: 'abandoned', why });
+  }
+
+  /**
+   * The transport hands over body chunks that are never reused or detached afterwards (undici's
+   * body channel): the parsers may keep references instead of copies.
+   */
+  chunksAreStable(): void {
+    this.stableChunks = true;
   }
 
   /** The response is a `text/event-stream` (known once the head arrived). */
@@ -294,7 +305,11 @@ export class GatewayCall {
   /** Everything the call told, in one value. */
   private gatherFacts(outcome: Outcome, endedAt: number): CallFacts {
     const { start, status } = this;
-    const response = this.readInfo ?? this.body?.finish() ?? NO_RESPONSE;
+    // A 2xx chat call whose choices never all finished (cut, cancelled, failed) reports `error`
+    // for each: the parsers know which finished; the request says how many were asked for.
+    const answered = status !== undefined && status >= 200 && status < 300 && start.operation === semconv.GEN_AI_OPERATION_CHAT;
+    const end = { complete: outcome.kind === 'completed', expectedChoices: answered ? (start.request?.choiceCount ?? 1) : undefined };
+    const response = this.readInfo ?? this.body?.finish(end) ?? NO_RESPONSE;
     this.body = undefined;
     this.readInfo = undefined;
 
@@ -314,11 +329,6 @@ export class GatewayCall {
       errorType ??= cause;
       statusMessage = `${cause}: ${safeMessage(outcome.error)}`;
     }
-    const fallbackModels = start.request?.fallbackModels;
-    const fallbackUsed =
-      fallbackModels !== undefined && fallbackModels.length > 0 && response.responseModel !== undefined
-        ? response.responseModel !== start.request?.model && fallbackModels.includes(response.responseModel)
-        : undefined;
     return {
       operation: start.operation,
       method: start.method,
@@ -338,7 +348,7 @@ export class GatewayCall {
       errorCode,
       errorType,
       statusMessage,
-      fallbackUsed,
+      fallbackUsed: fallbackServed(start.request, response.responseModel),
       startedAt: this.startedAt,
       endedAt,
       firstChunkAt: this.firstChunkAt,
@@ -350,6 +360,7 @@ function formatContent(facts: CallFacts, config: ResolvedConfig): SpanContent {
   return {
     input: formatInputMessages(facts.request?.inputMessages, config.redactMessageContent),
     output: formatOutputMessages(facts.response.outputMessages, config.redactMessageContent),
+    toolDefinitions: formatToolDefinitions(facts.request?.toolDefinitions),
   };
 }
 

@@ -16,6 +16,37 @@ export const ATTR_GEN_AI_USAGE_INPUT_TOKENS = 'gen_ai.usage.input_tokens';
 export const ATTR_GEN_AI_USAGE_OUTPUT_TOKENS = 'gen_ai.usage.output_tokens';
 export const ATTR_GEN_AI_TOKEN_TYPE = 'gen_ai.token.type';
 
+// --- GenAI, added in the second release (experimental unless marked) ---
+export const ATTR_GEN_AI_REQUEST_TOP_P = 'gen_ai.request.top_p';
+export const ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY = 'gen_ai.request.frequency_penalty';
+export const ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY = 'gen_ai.request.presence_penalty';
+export const ATTR_GEN_AI_REQUEST_TOP_K = 'gen_ai.request.top_k';
+export const ATTR_GEN_AI_REQUEST_SEED = 'gen_ai.request.seed';
+export const ATTR_GEN_AI_REQUEST_STOP_SEQUENCES = 'gen_ai.request.stop_sequences';
+/** Only when `n` is not 1. */
+export const ATTR_GEN_AI_REQUEST_CHOICE_COUNT = 'gen_ai.request.choice.count';
+export const ATTR_GEN_AI_OUTPUT_TYPE = 'gen_ai.output.type';
+export const GEN_AI_OUTPUT_TYPE_JSON = 'json';
+export const GEN_AI_OUTPUT_TYPE_TEXT = 'text';
+/** `reasoning_effort` (or `reasoning.effort`), the string as sent. */
+export const ATTR_GEN_AI_REQUEST_REASONING_LEVEL = 'gen_ai.request.reasoning.level';
+/** Only from the application (Application context): the gateway keeps no conversation state. */
+export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
+export const ATTR_GEN_AI_PROMPT_NAME = 'gen_ai.prompt.name';
+export const ATTR_GEN_AI_PROMPT_VERSION = 'gen_ai.prompt.version';
+/** Subsets of gen_ai.usage.input_tokens / output_tokens, never added to them. */
+export const ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.usage.cache_read.input_tokens';
+export const ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.usage.cache_write.input_tokens';
+/** The older name of cache_write most backends still read: the same value is set on both. */
+export const ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS = 'gen_ai.usage.cache_creation.input_tokens';
+export const ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.usage.reasoning.output_tokens';
+/** Seconds from the request to the first body chunk, streams only. */
+export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk';
+/** (experimental) Opt-in: JSON `[{type:"function", name}]` from the request's `tools`. */
+export const ATTR_GEN_AI_TOOL_DEFINITIONS = 'gen_ai.tool.definitions';
+/** A finish reason the instrumentation adds for a choice whose finish reason never came. */
+export const GEN_AI_FINISH_REASON_ERROR = 'error';
+
 export const GEN_AI_PROVIDER_NAME_VALUE = 'assemblyai';
 export const GEN_AI_OPERATION_CHAT = 'chat';
 export const GEN_AI_OPERATION_UNDERSTANDING = 'understanding';
@@ -45,6 +76,16 @@ export const ATTR_ASSEMBLYAI_RATELIMIT_LIMIT = 'assemblyai.ratelimit.limit';
 export const ATTR_ASSEMBLYAI_RATELIMIT_REMAINING = 'assemblyai.ratelimit.remaining';
 export const ATTR_ASSEMBLYAI_RATELIMIT_RESET = 'assemblyai.ratelimit.reset';
 export const ATTR_ASSEMBLYAI_RETRY_AFTER = 'assemblyai.retry_after';
+/** The `model` of each entry of the request's `fallbacks`. */
+export const ATTR_ASSEMBLYAI_REQUEST_FALLBACK_MODELS = 'assemblyai.request.fallback_models';
+export const ATTR_ASSEMBLYAI_REQUEST_MODEL_REGION = 'assemblyai.request.model_region';
+export const ATTR_ASSEMBLYAI_TRANSCRIPT_ID = 'assemblyai.transcript_id';
+/** Only when the request named fallbacks: the response model is one of them, not the requested one. */
+export const ATTR_ASSEMBLYAI_FALLBACK_USED = 'assemblyai.fallback.used';
+/** The body's `llm_status_code`: the status the upstream provider gave the gateway. */
+export const ATTR_ASSEMBLYAI_PROVIDER_STATUS_CODE = 'assemblyai.provider.status_code';
+/** The body's `response_time` (ns) in seconds: the gateway's own time. */
+export const ATTR_ASSEMBLYAI_GATEWAY_DURATION = 'assemblyai.gateway.duration';
 
 // --- Diagnostics and call records (this package's own namespace) ---
 /** Span event for a cause from the gateway's troubleshooting guide, with its fix. */
@@ -90,22 +131,12 @@ export const METRIC_GEN_AI_CLIENT_INFERENCE_OPERATION_OUTPUT_TOKENS = 'gen_ai.cl
 export const ATTR_GEN_AI_TOKEN_MODALITY = 'gen_ai.token.modality';
 export const GEN_AI_TOKEN_MODALITY_UNKNOWN = 'unknown';
 
-// --- Added in the second release ---
-/** (experimental) Set only from the application context: the gateway keeps no conversation. */
-export const ATTR_GEN_AI_CONVERSATION_ID = 'gen_ai.conversation.id';
-export const ATTR_GEN_AI_PROMPT_NAME = 'gen_ai.prompt.name';
-export const ATTR_GEN_AI_PROMPT_VERSION = 'gen_ai.prompt.version';
-/** (experimental) Streams: seconds from the request to the first body chunk. */
-export const ATTR_GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK = 'gen_ai.response.time_to_first_chunk';
-/** (experimental) Boolean, only when the request named `fallbacks`: a fallback served the call. */
-export const ATTR_ASSEMBLYAI_FALLBACK_USED = 'assemblyai.fallback.used';
-/** (experimental) Counters of usage details, recorded whatever the semconv opt-in. */
+// --- Metrics and events added in the second release (experimental) ---
+/** Counters, `{token}`, recorded whatever the semconv opt-in (no older name exists for them). */
 export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.client.inference.usage.cache_read.input_tokens';
 export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.client.inference.usage.cache_write.input_tokens';
 export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.client.inference.usage.reasoning.output_tokens';
-/** (experimental) Opt-in: one point per body chunk after the first, the time since the previous one. */
+/** Histogram, `s`, one point per chunk after the first: opt-in only (a record per chunk). */
 export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK = 'gen_ai.client.operation.time_per_output_chunk';
-/** (experimental) Opt-in content: the request's tool definitions (type and name only). */
-export const ATTR_GEN_AI_TOOL_DEFINITIONS = 'gen_ai.tool.definitions';
-/** (experimental) The semconv event carrying captured content (capture modes `event_only`, `span_and_event`). */
+/** Event (log record) with the details of one inference operation. */
 export const EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS = 'gen_ai.client.inference.operation.details';

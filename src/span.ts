@@ -59,7 +59,19 @@ function addRequestAttributes(attributes: Attributes, request: RequestInfo, shap
   if (shape === 'own') set(attributes, semconv.ATTR_GEN_AI_REQUEST_MODEL, request.model);
   set(attributes, semconv.ATTR_GEN_AI_REQUEST_MAX_TOKENS, request.maxTokens);
   set(attributes, semconv.ATTR_GEN_AI_REQUEST_TEMPERATURE, request.temperature);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_TOP_P, request.topP);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_TOP_K, request.topK);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_FREQUENCY_PENALTY, request.frequencyPenalty);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_PRESENCE_PENALTY, request.presencePenalty);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_SEED, request.seed);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_STOP_SEQUENCES, request.stopSequences);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_CHOICE_COUNT, request.choiceCount);
+  set(attributes, semconv.ATTR_GEN_AI_OUTPUT_TYPE, request.outputType);
+  set(attributes, semconv.ATTR_GEN_AI_REQUEST_REASONING_LEVEL, request.reasoningLevel);
   if (request.stream) attributes[semconv.ATTR_GEN_AI_REQUEST_STREAM] = true;
+  set(attributes, semconv.ATTR_ASSEMBLYAI_REQUEST_FALLBACK_MODELS, request.fallbackModels);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_REQUEST_MODEL_REGION, request.modelRegion);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_TRANSCRIPT_ID, request.transcriptId);
 }
 
 function addApplicationAttributes(attributes: Attributes, application: LlmGatewayContext): void {
@@ -85,6 +97,7 @@ export function applyCallFacts(span: Span, facts: CallFacts, diagnostics: readon
   if (content !== undefined) {
     set(attributes, semconv.ATTR_GEN_AI_INPUT_MESSAGES, content.input);
     set(attributes, semconv.ATTR_GEN_AI_OUTPUT_MESSAGES, content.output);
+    set(attributes, semconv.ATTR_GEN_AI_TOOL_DEFINITIONS, content.toolDefinitions);
   }
   span.setAttributes(attributes);
   addDiagnosticEvents(span, diagnostics);
@@ -140,9 +153,16 @@ function addResponseAttributes(attributes: Attributes, facts: CallFacts, shape: 
   addGatewayAttributes(attributes, facts);
 }
 
+/** Usage and its details (subsets of the input and output counts, never added to them). */
 function addUsageAttributes(attributes: Attributes, facts: CallFacts): void {
-  set(attributes, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, facts.response.inputTokens);
-  set(attributes, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, facts.response.outputTokens);
+  const response = facts.response;
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS, response.inputTokens);
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS, response.outputTokens);
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, response.cacheReadInputTokens);
+  // The same count under the newer name and the older one most backends still read.
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, response.cacheWriteInputTokens);
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, response.cacheWriteInputTokens);
+  set(attributes, semconv.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, response.reasoningOutputTokens);
 }
 
 function addGatewayAttributes(attributes: Attributes, facts: CallFacts): void {
@@ -158,6 +178,9 @@ function addGatewayAttributes(attributes: Attributes, facts: CallFacts): void {
   set(attributes, semconv.ATTR_ASSEMBLYAI_RATELIMIT_REMAINING, rateLimit.remaining);
   set(attributes, semconv.ATTR_ASSEMBLYAI_RATELIMIT_RESET, rateLimit.reset);
   set(attributes, semconv.ATTR_ASSEMBLYAI_RETRY_AFTER, rateLimit.retryAfter);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_FALLBACK_USED, facts.fallbackUsed);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_PROVIDER_STATUS_CODE, facts.response.providerStatusCode);
+  set(attributes, semconv.ATTR_ASSEMBLYAI_GATEWAY_DURATION, facts.response.gatewayDurationSeconds);
 }
 
 function set(attributes: Attributes, key: string, value: AttributeValue | undefined): void {

@@ -14,8 +14,9 @@ const testFiles = readdirSync(join(ROOT, TEST_DIR))
   .filter((f) => f.endsWith('.test.yml'))
   .map((f) => `${TEST_DIR}/${f}`);
 
-interface AlertRule {
-  alert: string;
+interface Rule {
+  alert?: string;
+  record?: string;
   expr: string;
   for?: string;
   labels?: Record<string, string>;
@@ -25,26 +26,33 @@ interface AlertTest {
   alertname: string;
   exp_alerts?: unknown[];
 }
-const rules: AlertRule[] = (parse(readFileSync(join(ROOT, ALERTS), 'utf8')) as { groups: { rules: AlertRule[] }[] }).groups.flatMap(
-  (g) => g.rules,
-);
-const alertTests: AlertTest[] = testFiles.flatMap((file) =>
-  (parse(readFileSync(join(ROOT, file), 'utf8')) as { tests: { alert_rule_test?: AlertTest[] }[] }).tests.flatMap(
-    (t) => t.alert_rule_test ?? [],
-  ),
-);
+interface ExprTest {
+  expr: string;
+  exp_samples?: unknown[];
+}
+interface TestGroup {
+  alert_rule_test?: AlertTest[];
+  promql_expr_test?: ExprTest[];
+}
+const rules: Rule[] = (parse(readFileSync(join(ROOT, ALERTS), 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const alertRules = rules.filter((r): r is Rule & { alert: string } => r.alert !== undefined);
+const recordingRules = rules.filter((r): r is Rule & { record: string } => r.record !== undefined);
+const testGroups: TestGroup[] = testFiles.flatMap((file) => (parse(readFileSync(join(ROOT, file), 'utf8')) as { tests: TestGroup[] }).tests);
+const alertTests: AlertTest[] = testGroups.flatMap((t) => t.alert_rule_test ?? []);
+const exprTests: ExprTest[] = testGroups.flatMap((t) => t.promql_expr_test ?? []);
 
 describe('alerts.yml', () => {
   it('covers the gateway failure modes, each alert naming the model and region and carrying a fix', () => {
-    expect(rules.map((r) => r.alert).sort()).toEqual([
+    expect(alertRules.map((r) => r.alert).sort()).toEqual([
       'LlmGatewayAuthFailures',
+      'LlmGatewayFallbacksServing',
       'LlmGatewayHighLatency',
       'LlmGatewayRateLimitNearlyExhausted',
       'LlmGatewayRateLimited',
       'LlmGatewayServerErrors',
       'LlmGatewaySlowFirstChunk',
     ]);
-    for (const rule of rules) {
+    for (const rule of alertRules) {
       expect(rule.labels?.severity, rule.alert).toMatch(/^(warning|critical)$/);
       for (const field of ['summary', 'description'] as const) {
         expect(rule.annotations?.[field], `${rule.alert} ${field}`).toContain('{{ $labels.gen_ai_request_model }}');
@@ -57,8 +65,19 @@ describe('alerts.yml', () => {
     }
   });
 
+  it('records the prompt-cache hit ratio by model and region, under a level:metric:operation name', () => {
+    expect(recordingRules.map((r) => r.record)).toEqual(['job_model_region:gen_ai_client_cache_read_input_tokens:ratio_rate5m']);
+    for (const rule of recordingRules) {
+      expect(rule.record).toMatch(/^[a-z_]+:[a-z_]+:[a-z0-9_]+$/);
+      expect(rule.expr, rule.record).toMatch(/by \(job, gen_ai_request_model, assemblyai_region\)/);
+      // The counter's Prometheus name: `_total` for a monotonic sum, no unit suffix for `{token}`.
+      expect(rule.expr, rule.record).toContain('gen_ai_client_inference_usage_cache_read_input_tokens_total');
+      expect(exprTests.some((t) => t.expr.includes(rule.record) && (t.exp_samples ?? []).length > 0), `${rule.record} is tested`).toBe(true);
+    }
+  });
+
   it('has promtool tests where every alert fires and where it stays quiet', () => {
-    for (const rule of rules) {
+    for (const rule of alertRules) {
       const cases = alertTests.filter((t) => t.alertname === rule.alert);
       expect(cases.some((t) => (t.exp_alerts ?? []).length > 0), `${rule.alert} fires somewhere`).toBe(true);
       expect(cases.some((t) => (t.exp_alerts ?? []).length === 0), `${rule.alert} is quiet somewhere`).toBe(true);

@@ -280,6 +280,9 @@ describe('chat completions', () => {
         output_tokens: expect.any(Number),
         completion_tokens: body.usage.output_tokens,
         total_tokens: 6 + body.usage.output_tokens,
+        // As live (gateway-api.md §2): the details are there, 0 when nothing was cached or reasoned.
+        prompt_tokens_details: { cached_tokens: 0 },
+        completion_tokens_details: { reasoning_tokens: 0 },
       },
       http_status_code: 200,
       response_time: expect.any(Number),
@@ -652,3 +655,249 @@ describe('server lifecycle', () => {
 function sleep(ms: number) {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
+
+describe('usage details: prompt caching and reasoning (gateway-api.md §10 G1-G3)', () => {
+  const longSystem = (words: number) => Array.from({ length: words }, (_, i) => `rule${i}`).join(' ');
+
+  it('reports cached tokens on the second identical call when a message carries cache_control (Claude)', async () => {
+    gw.resetPromptCache();
+    const messages = [
+      { role: 'system', content: [{ type: 'text', text: longSystem(300), cache_control: { type: 'ephemeral' } }] },
+      { role: 'user', content: 'First question?' },
+    ];
+    const first = (await (await chat(gw, { messages })).json()) as Json;
+    expect(first.usage.prompt_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: 300 });
+    const second = (await (await chat(gw, { messages: [messages[0], { role: 'user', content: 'Another question?' }] })).json()) as Json;
+    expect(second.usage.prompt_tokens_details).toEqual({ cached_tokens: 300 });
+    expect(second.usage.input_tokens).toBe(302);
+    // Another model has its own cache.
+    const other = (await (await chat(gw, { model: 'claude-opus-4-6', messages })).json()) as Json;
+    expect(other.usage.prompt_tokens_details.cached_tokens).toBe(0);
+  });
+
+  it('does not cache a Claude prompt without cache_control, and honours a ttl', async () => {
+    gw.resetPromptCache();
+    const plain = [{ role: 'system', content: longSystem(2000) }, { role: 'user', content: 'q' }];
+    await chat(gw, { messages: plain });
+    expect(((await (await chat(gw, { messages: plain })).json()) as Json).usage.prompt_tokens_details.cached_tokens).toBe(0);
+    const expiring = [{ role: 'system', content: 'short rules', cache_control: { type: 'ephemeral', ttl: '1s' } }, { role: 'user', content: 'q' }];
+    await chat(gw, { messages: expiring });
+    await new Promise((resolve) => setTimeout(resolve, 1100));
+    expect(((await (await chat(gw, { messages: expiring })).json()) as Json).usage.prompt_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: 2 });
+  });
+
+  it('caches a long prefix automatically for OpenAI models (1024 tokens and more), without cache_write', async () => {
+    gw.resetPromptCache();
+    const messages = [{ role: 'system', content: longSystem(1100) }, { role: 'user', content: 'q' }];
+    const first = (await (await chat(gw, { model: 'gpt-5', messages })).json()) as Json;
+    expect(first.usage.prompt_tokens_details).toEqual({ cached_tokens: 0 });
+    const second = (await (await chat(gw, { model: 'gpt-5', messages })).json()) as Json;
+    expect(second.usage.prompt_tokens_details).toEqual({ cached_tokens: 1100 });
+    const short = [{ role: 'system', content: longSystem(100) }, { role: 'user', content: 'q' }];
+    await chat(gw, { model: 'gpt-5', messages: short });
+    expect(((await (await chat(gw, { model: 'gpt-5', messages: short })).json()) as Json).usage.prompt_tokens_details.cached_tokens).toBe(0);
+  });
+
+  it('takes cached and reasoning tokens from the scenario, bounded by the input', async () => {
+    const body = (await (await chat(gw, { x_sim: { cachedTokens: 4, reasoningTokens: 50 } })).json()) as Json;
+    expect(body.usage.prompt_tokens_details).toEqual({ cached_tokens: 4 });
+    expect(body.usage.completion_tokens_details).toEqual({ reasoning_tokens: 50 });
+    const visible = body.choices[0].message.content.split(/\s+/).length;
+    expect(body.usage.output_tokens).toBe(visible + 50);
+    const capped = (await (await chat(gw, {}, { 'x-sim-cached-tokens': '999' })).json()) as Json;
+    expect(capped.usage.prompt_tokens_details.cached_tokens).toBe(6);
+  });
+
+  it('spends reasoning tokens for reasoning_effort (or reasoning.effort), and rejects unknown efforts', async () => {
+    const high = (await (await chat(gw, { model: 'gpt-5', reasoning_effort: 'high' })).json()) as Json;
+    expect(high.usage.completion_tokens_details.reasoning_tokens).toBe(2048);
+    const low = (await (await chat(gw, { model: 'gpt-5', reasoning: { effort: 'low' } })).json()) as Json;
+    expect(low.usage.completion_tokens_details.reasoning_tokens).toBe(128);
+    const bad = await chat(gw, { reasoning_effort: 'extreme' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as Json).metadata.errors[0]).toMatch(/reasoning_effort must be one of/);
+  });
+
+  it('uses the Anthropic names on request', async () => {
+    const body = (await (await chat(gw, { x_sim: { cachedTokens: 3, usageNames: 'anthropic' } })).json()) as Json;
+    expect(body.usage.cache_read_input_tokens).toBe(3);
+    expect(body.usage.cache_creation_input_tokens).toBe(0);
+    expect(body.usage).not.toHaveProperty('prompt_tokens_details');
+  });
+
+  it('puts the details on the last usage of a stream only when there are any', async () => {
+    const { chunks } = sseEvents(await (await chat(gw, { stream: true, stream_options: { include_usage: true }, x_sim: { cachedTokens: 2, reasoningTokens: 7 } })).text());
+    const last = chunks.at(-1)!;
+    expect(last.usage.prompt_tokens_details).toEqual({ cached_tokens: 2 });
+    expect(last.usage.completion_tokens_details).toEqual({ reasoning_tokens: 7 });
+    expect(chunks.slice(0, -1).every((c) => !('prompt_tokens_details' in c.usage))).toBe(true);
+  });
+});
+
+describe('fallbacks (gateway-api.md §10 G4)', () => {
+  const fallbacks = [{ model: 'gpt-5' }, { model: 'gemini-2.5-flash', max_tokens: 3 }];
+
+  it('serves from the first fallback whose provider works: the response model shows it', async () => {
+    const res = await chat(gw, { fallbacks, x_sim: { failModels: ['claude-sonnet-4-6'] } });
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as Json;
+    expect(body.model).toBe('gpt-5');
+    expect(body.request.model).toBe('gpt-5');
+    expect(body.llm_status_code).toBe(200);
+  });
+
+  it('applies the serving fallback overrides, and skips failing fallbacks', async () => {
+    const body = (await (await chat(gw, { fallbacks }, { 'x-sim-fail-models': 'claude-sonnet-4-6,gpt-5' })).json()) as Json;
+    expect(body.model).toBe('gemini-2.5-flash');
+    expect(body.choices[0].finish_reason).toBe('length');
+    expect(body.usage.output_tokens).toBe(3);
+  });
+
+  it('serves the requested model when it works, fallbacks or not', async () => {
+    expect(((await (await chat(gw, { fallbacks })).json()) as Json).model).toBe('claude-sonnet-4-6');
+  });
+
+  it('returns the primary error (503, with the provider status) when no model works', async () => {
+    const res = await chat(gw, { fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: 'claude-sonnet-4-6,gpt-5' } });
+    expect(res.status).toBe(503);
+    const body = (await res.json()) as Json;
+    expect(body).toMatchObject({ code: 503, message: 'upstream model provider unavailable', llm_status_code: 529, http_status_code: 503 });
+    expect(body.request_id).toMatch(UUID);
+    expect(body.response_time).toEqual(expect.any(Number));
+    const noFallbacks = await chat(gw, { model: 'gpt-5', x_sim: { failModels: ['gpt-5'] } });
+    expect(((await noFallbacks.json()) as Json).llm_status_code).toBe(503);
+  });
+
+  it('streams from the fallback model', async () => {
+    const { chunks, done } = sseEvents(await (await chat(gw, { stream: true, fallbacks, x_sim: { failModels: ['claude-sonnet-4-6'] } })).text());
+    expect(done).toBe(true);
+    expect(new Set(chunks.map((c) => c.model))).toEqual(new Set(['gpt-5']));
+  });
+
+  it('does not rescue validation errors, and rejects unknown fallback models', async () => {
+    expect((await chat(gw, { max_tokens: 0, fallbacks })).status).toBe(400);
+    const res = await chat(gw, { fallbacks: [{ model: 'no-such-model' }] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as Json).metadata.errors).toEqual(['fallback model no-such-model is not supported']);
+  });
+});
+
+describe('gateway envelope, request parameters', () => {
+  it('puts http_status_code, response_time (ns) and llm_status_code on every JSON completion', async () => {
+    const body = (await (await chat(gw, { model: 'gpt-5' })).json()) as Json;
+    expect(body).toMatchObject({ http_status_code: 200, llm_status_code: 200 });
+    expect(Number.isInteger(body.response_time) && body.response_time > 0).toBe(true);
+  });
+
+  it('puts the envelope on the last chunk of a stream with streamEnvelope', async () => {
+    const withUsage = sseEvents(await (await chat(gw, { stream: true, stream_options: { include_usage: true }, x_sim: { streamEnvelope: true } })).text()).chunks;
+    expect(withUsage.at(-1)).toMatchObject({ choices: [], llm_status_code: 200, response_time: expect.any(Number) });
+    expect(withUsage.slice(0, -1).some((c) => 'llm_status_code' in c)).toBe(false);
+    const without = sseEvents(await (await chat(gw, { stream: true, x_sim: { streamEnvelope: true } })).text()).chunks;
+    expect(without.at(-1)).toMatchObject({ llm_status_code: 200 });
+    expect(without.at(-1)!.choices[0].finish_reason).toBe('stop');
+  });
+
+  it('accepts model_region "global" only, as live', async () => {
+    expect((await chat(gw, { model_region: 'global' })).status).toBe(200);
+    const res = await chat(gw, { model_region: 'us' });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as Json).metadata.errors).toEqual(['model_region can only be set to global']);
+  });
+
+  it('substitutes {{ transcript }} for a transcript_id, and answers an unknown one with 404', async () => {
+    const body = (await (await chat(gw, { transcript_id: 'tr_1', messages: [{ role: 'user', content: 'Summarize: {{ transcript }}' }] })).json()) as Json;
+    expect(body.usage.input_tokens).toBeGreaterThan(10);
+    const missing = await chat(gw, { transcript_id: 'missing-1' });
+    expect(missing.status).toBe(404);
+    expect(((await missing.json()) as Json).message).toBe('transcript not found');
+  });
+
+  it('accepts max_completion_tokens when max_tokens is absent', async () => {
+    const body = (await (await chat(gw, { max_completion_tokens: 2 })).json()) as Json;
+    expect(body.choices[0].finish_reason).toBe('length');
+    expect(body.request.max_tokens).toBe(2);
+  });
+
+  it('returns n choices, each with its index, and streams them interleaved', async () => {
+    const body = (await (await chat(gw, { model: 'gpt-5', n: 2, max_tokens: 4 })).json()) as Json;
+    expect(body.choices.map((c: Json) => [c.index, c.finish_reason])).toEqual([[0, 'length'], [1, 'length']]);
+    expect(body.usage.output_tokens).toBe(8);
+    const { chunks } = sseEvents(await (await chat(gw, { model: 'gpt-5', n: 2, max_tokens: 4, stream: true })).text());
+    const finishes = chunks.flatMap((c) => c.choices.filter((ch: Json) => ch.finish_reason).map((ch: Json) => ch.index));
+    expect(finishes).toEqual([0, 1]);
+    expect((await chat(gw, { n: 20 })).status).toBe(400);
+  });
+});
+
+describe('tool calls and structured output', () => {
+  const tools = [
+    {
+      type: 'function',
+      function: {
+        name: 'get_weather',
+        description: 'Weather for a city',
+        parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1 }, unit: { enum: ['c', 'f'] } }, required: ['city'] },
+      },
+    },
+    { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } },
+  ];
+
+  it('answers with a call of the first tool on the toolCall knob: finish_reason tool_calls, message.tool_calls', async () => {
+    const body = (await (await chat(gw, { model: 'gpt-5', tools, x_sim: { toolCall: true } })).json()) as Json;
+    const choice = body.choices[0];
+    expect(choice.finish_reason).toBe('tool_calls');
+    expect(choice.message.content).toBeNull();
+    expect(choice.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: expect.any(String) } }]);
+    expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toEqual({ city: 'What is the capital of France?', days: 1, unit: 'c' });
+  });
+
+  it('calls the tool tool_choice names without a knob, and puts tool_calls on the choice on request', async () => {
+    const body = (await (await chat(gw, { model: 'gpt-5', tools, tool_choice: { type: 'function', function: { name: 'get_time' } }, x_sim: { toolCallsAt: 'choice' } })).json()) as Json;
+    expect(body.choices[0].tool_calls[0].function.name).toBe('get_time');
+    expect(body.choices[0].message).not.toHaveProperty('tool_calls');
+  });
+
+  it('answers a tool result in text, and never calls with tool_choice none', async () => {
+    const messages = [
+      ...USER,
+      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      { role: 'tool', tool_call_id: 'call_1', content: '{"temperature_c":21}' },
+    ];
+    const answered = (await (await chat(gw, { model: 'gpt-5', tools, messages, x_sim: { toolCall: true } })).json()) as Json;
+    expect(answered.choices[0].finish_reason).toBe('stop');
+    const none = (await (await chat(gw, { model: 'gpt-5', tools, tool_choice: 'none', x_sim: { toolCall: true } })).json()) as Json;
+    expect(none.choices[0].finish_reason).toBe('stop');
+  });
+
+  it('streams a tool call as delta.tool_calls: id and name first, arguments split across chunks', async () => {
+    const { chunks, done } = sseEvents(await (await chat(gw, { model: 'gpt-5', tools, stream: true, stream_options: { include_usage: true }, x_sim: { toolCall: true } })).text());
+    expect(done).toBe(true);
+    const deltas = chunks.flatMap((c) => c.choices.flatMap((ch: Json) => ch.delta?.tool_calls ?? []));
+    expect(deltas[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '' } });
+    expect(deltas.length).toBeGreaterThan(3);
+    const streamed = deltas.map((d: Json) => d.function.arguments).join('');
+    const whole = (await (await chat(gw, { model: 'gpt-5', tools, x_sim: { toolCall: true } })).json()) as Json;
+    expect(streamed).toBe(whole.choices[0].message.tool_calls[0].function.arguments);
+    expect(chunks.at(-2)!.choices[0].finish_reason).toBe('tool_calls');
+  });
+
+  it('rejects malformed tools and a tool_choice naming no tool', async () => {
+    expect((await chat(gw, { model: 'gpt-5', tools: [{ type: 'function' }] })).status).toBe(400);
+    expect((await chat(gw, { model: 'gpt-5', tools, tool_choice: { type: 'function', function: { name: 'nope' } } })).status).toBe(400);
+  });
+
+  it('answers response_format json_schema with JSON content that fits the schema, also streamed', async () => {
+    const response_format = {
+      type: 'json_schema',
+      json_schema: { name: 'answer', schema: { type: 'object', properties: { answer: { type: 'string' }, confidence: { type: 'number' }, sources: { type: 'array', items: { type: 'string' } } } } },
+    };
+    const body = (await (await chat(gw, { model: 'gpt-5', response_format })).json()) as Json;
+    expect(JSON.parse(body.choices[0].message.content)).toEqual({ answer: 'What is the capital of France?', confidence: 1.5, sources: ['What is the capital of France?'] });
+    const { chunks } = sseEvents(await (await chat(gw, { model: 'gpt-5', response_format, stream: true })).text());
+    expect(JSON.parse(contentOf(chunks))).toEqual(JSON.parse(body.choices[0].message.content));
+    const object = (await (await chat(gw, { model: 'gpt-5', response_format: { type: 'json_object' } })).json()) as Json;
+    expect(JSON.parse(object.choices[0].message.content)).toEqual({ reply: 'What is the capital of France?' });
+    expect((await chat(gw, { model: 'gpt-5', response_format: { type: 'yaml' } })).status).toBe(400);
+  });
+});

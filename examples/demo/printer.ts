@@ -54,6 +54,8 @@ const COLUMNS = {
   status: { title: 'status / error code', width: 24 },
   remaining: { title: 'ratelimit', width: 9, align: 'right' },
   tokens: { title: 'tokens', width: 7, align: 'right' },
+  cached: { title: 'cached', width: 6, align: 'right' },
+  fallback: { title: 'fallback', width: 8 },
   duration: { title: 'duration', width: 8, align: 'right' },
   requestId: { title: 'request_id', width: 0 },
 } satisfies Record<string, Column>;
@@ -72,7 +74,8 @@ export function tableHeader(style: Style): string[] {
   const titles = Object.fromEntries(Object.entries(COLUMNS).map(([key, column]) => [key, column.title])) as Cells;
   return [
     style.dim(row(titles)),
-    style.dim('   (ratelimit: X-RateLimit-Remaining/Limit of the model; tokens: input/output)'),
+    style.dim('   (ratelimit: X-RateLimit-Remaining/Limit of the model; tokens: input/output; cached: input tokens read'),
+    style.dim('    from the prompt cache; fallback: yes when one of the request\'s fallbacks served it)'),
   ];
 }
 
@@ -117,17 +120,26 @@ export function spanLines(span: ReadableSpan, style: Style): string[] {
   const limit = text(a[semconv.ATTR_ASSEMBLYAI_RATELIMIT_LIMIT]);
   const input = text(a[semconv.ATTR_GEN_AI_USAGE_INPUT_TOKENS]);
   const output = text(a[semconv.ATTR_GEN_AI_USAGE_OUTPUT_TOKENS]);
+  const fallbackUsed = a[semconv.ATTR_ASSEMBLYAI_FALLBACK_USED];
+  const requestModel = text(a[semconv.ATTR_GEN_AI_REQUEST_MODEL]);
+  const responseModel = text(a[semconv.ATTR_GEN_AI_RESPONSE_MODEL]);
   const lines = [
     row({
-      model: text(a[semconv.ATTR_GEN_AI_REQUEST_MODEL]) ?? '?',
+      model: requestModel ?? '?',
       region: text(a[semconv.ATTR_ASSEMBLYAI_REGION]) ?? '?',
       status: statusCell(a, failed, style),
       remaining: remaining === undefined ? '-' : `${remaining}/${limit ?? '?'}`,
       tokens: input === undefined && output === undefined ? '-' : `${input ?? '?'}/${output ?? '?'}`,
+      cached: text(a[semconv.ATTR_GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS]) ?? '-',
+      fallback: fallbackUsed === undefined ? '-' : fallbackUsed === true ? style.yellow('yes') : 'no',
       duration: formatDuration(spanDurationMs(span)),
       requestId: requestIdCell(a),
     }),
   ];
+  // Another model answered: a fallback served it (or the provider names its model differently).
+  if (responseModel !== undefined && requestModel !== undefined && responseModel !== requestModel) {
+    lines.push(style.dim(`     -> served by ${responseModel}`));
+  }
   if (failed) {
     const message = text(a[semconv.ATTR_ASSEMBLYAI_ERROR_MESSAGE]) ?? span.status.message ?? '';
     const retryAfter = text(a[semconv.ATTR_ASSEMBLYAI_RETRY_AFTER]);
@@ -258,6 +270,12 @@ export function metricTotalLines(resourceMetrics: ResourceMetrics, style: Style)
     if (type === semconv.GEN_AI_TOKEN_TYPE_OUTPUT) tokens.output += point.value.sum ?? 0;
   }
   lines.push(labelled('tokens (token.usage sum)', `${tokens.input} input, ${tokens.output} output`, style));
+
+  const cacheRead = metricNamed(resourceMetrics, semconv.METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS);
+  if (cacheRead?.dataPointType === DataPointType.SUM) {
+    const sum = cacheRead.dataPoints.reduce((total, point) => total + point.value, 0);
+    lines.push(labelled('cached input tokens (cache_read counter)', `${sum}`, style));
+  }
 
   const firstChunk = mergeHistograms(
     histogramPoints(metricNamed(resourceMetrics, semconv.METRIC_GEN_AI_CLIENT_OPERATION_TIME_TO_FIRST_CHUNK)),

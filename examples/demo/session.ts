@@ -28,6 +28,18 @@ export const BURST_REJECTIONS = 2;
 
 const QUESTION = [{ role: 'user' as const, content: 'Which region served this request?' }];
 
+/** A long, stable system prompt marked for Claude's prompt cache (gateway-api.md §10 G1). */
+const CACHED_SYSTEM = {
+  role: 'system' as const,
+  content: [
+    {
+      type: 'text',
+      text: `You summarise customer calls for a support team. ${'Keep names, dates, amounts and promised follow-ups; drop greetings and small talk. '.repeat(12)}`,
+      cache_control: { type: 'ephemeral' },
+    },
+  ],
+};
+
 /** A chat completion with the global fetch; returns the status, or 0 when the request failed. */
 async function fetchChat(
   baseUrl: string,
@@ -136,6 +148,24 @@ export function demoSession(gateways: DemoGateways): Step[] {
           x_sim: { status: 503 },
         };
         await assemblyai.llmGateway.chatCompletions(request as Parameters<typeof assemblyai.llmGateway.chatCompletions>[0]).catch(() => undefined);
+        return 1;
+      },
+    },
+    {
+      title: 'A cached prompt',
+      detail: 'global fetch, twice with one system prompt marked cache_control: the second call reads it from the cache',
+      async run() {
+        for (const question of ['Summarise the call with ACME about the late invoice.', 'Summarise the call with Globex about the upgrade.']) {
+          await fetchChat(us, { Authorization: apiKey }, { model: 'claude-opus-4-6', messages: [CACHED_SYSTEM, { role: 'user', content: question }] });
+        }
+        return 2;
+      },
+    },
+    {
+      title: 'A fallback',
+      detail: 'global fetch, fallbacks: [gpt-5]; the simulator fails claude-sonnet-4-6 upstream (x_sim: {failModels})',
+      async run() {
+        await fetchChat(us, { Authorization: apiKey }, { model: 'claude-sonnet-4-6', fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['claude-sonnet-4-6'] } });
         return 1;
       },
     },

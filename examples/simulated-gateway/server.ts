@@ -14,6 +14,8 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { constants as zlibConstants, createGzip, gzip } from 'node:zlib';
+import { PromptCache, type CacheUse } from './prompt-cache';
+import { jsonReplyFor, toolCallFor, type SimulatedToolCall, type ToolDefinition } from './structured';
 
 // ---------------------------------------------------------------------------------------------
 // Public types
@@ -54,6 +56,20 @@ export interface ScenarioRequest {
   mode?: ScenarioMode | ScenarioMode[] | string;
   replyBytes?: number;
   streamRequestId?: boolean;
+  /** Report this many cached input tokens (at most the input), whatever the prompt cache says. */
+  cachedTokens?: number;
+  /** Report this many reasoning tokens (added to the output tokens). */
+  reasoningTokens?: number;
+  /** Models whose provider fails (the gateway then tries the request's `fallbacks`); a list or comma-separated. */
+  failModels?: string[] | string;
+  /** Answer with a call of the first tool of `tools` (or the one `tool_choice` names). */
+  toolCall?: boolean;
+  /** Where a JSON reply puts `tool_calls`: on the message (default, the newer docs) or on the choice (the spec). */
+  toolCallsAt?: 'message' | 'choice';
+  /** Usage detail names: `openai` (`prompt_tokens_details.cached_tokens`, default) or `anthropic` (`cache_read_input_tokens`). */
+  usageNames?: 'openai' | 'anthropic';
+  /** Put `llm_status_code` and `response_time` on the last chunk of a stream too. */
+  streamEnvelope?: boolean;
 }
 
 /** The request headers equivalent to the `x_sim` body fields. */
@@ -63,6 +79,13 @@ export const SCENARIO_HEADERS = {
   mode: 'x-sim-mode',
   replyBytes: 'x-sim-reply-bytes',
   streamRequestId: 'x-sim-stream-request-id',
+  cachedTokens: 'x-sim-cached-tokens',
+  reasoningTokens: 'x-sim-reasoning-tokens',
+  failModels: 'x-sim-fail-models',
+  toolCall: 'x-sim-tool-call',
+  toolCallsAt: 'x-sim-tool-calls-at',
+  usageNames: 'x-sim-usage-names',
+  streamEnvelope: 'x-sim-stream-envelope',
 } as const;
 
 export interface SimulatedGatewayOptions {
@@ -93,6 +116,8 @@ export interface SimulatedGateway {
   /** Stops listening and destroys every open socket (stalled streams included). */
   close(): Promise<void>;
   resetRateLimits(): void;
+  /** Forgets every cached prompt prefix. */
+  resetPromptCache(): void;
   /** Number of requests received so far. */
   readonly requests: number;
 }
@@ -185,6 +210,8 @@ interface GatewayError {
   param?: string;
   /** The envelope the live gateway uses for this error when no scenario overrides it. */
   envelope: ErrorEnvelope;
+  /** More top-level fields of the flat envelope (the provider's status behind an upstream failure). */
+  extra?: Record<string, unknown>;
 }
 
 const NO_ACCESS_MESSAGE =
@@ -255,7 +282,7 @@ function renderError(error: GatewayError, envelope: ErrorEnvelope, uuid: string)
     }
     case 'flat': {
       const metadata = error.details ? { metadata: { errors: error.details } } : {};
-      return json({ ...metadata, request_id: uuid, message: error.message, code: error.status }, uuid);
+      return json({ ...metadata, request_id: uuid, message: error.message, code: error.status, ...error.extra }, uuid);
     }
     case 'auth':
       return json({ error: error.message, status: 'error', request_id: uuid }, uuid);
@@ -300,9 +327,28 @@ interface Scenario {
   modes: ReadonlySet<ScenarioMode>;
   replyBytes?: number;
   streamRequestId: boolean;
+  cachedTokens?: number;
+  reasoningTokens?: number;
+  failModels: ReadonlySet<string>;
+  toolCall: boolean;
+  toolCallsAt: 'message' | 'choice';
+  usageNames: 'openai' | 'anthropic';
+  streamEnvelope: boolean;
 }
 
-const NO_SCENARIO: Scenario = { modes: new Set(), streamRequestId: false };
+const NO_SCENARIO: Scenario = {
+  modes: new Set(),
+  streamRequestId: false,
+  failModels: new Set(),
+  toolCall: false,
+  toolCallsAt: 'message',
+  usageNames: 'openai',
+  streamEnvelope: false,
+};
+
+function isTrue(value: unknown): boolean {
+  return value === true || value === 'true' || value === '1';
+}
 
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: GatewayError };
 
@@ -316,7 +362,7 @@ function readScenario(req: IncomingMessage, body: unknown): Parsed<Scenario> {
   }
 
   const problems: string[] = [];
-  const scenario: Scenario = { modes: new Set(), streamRequestId: false };
+  const scenario: Scenario = { ...NO_SCENARIO, modes: new Set(), failModels: new Set() };
 
   if (raw.status !== undefined) {
     const status = Number(raw.status);
@@ -339,8 +385,26 @@ function readScenario(req: IncomingMessage, body: unknown): Parsed<Scenario> {
     if (Number.isInteger(bytes) && bytes >= 1 && bytes <= MAX_REPLY_BYTES) scenario.replyBytes = bytes;
     else problems.push(`x_sim.replyBytes must be an integer from 1 to ${MAX_REPLY_BYTES}`);
   }
-  if (raw.streamRequestId !== undefined) {
-    scenario.streamRequestId = raw.streamRequestId === true || raw.streamRequestId === 'true' || raw.streamRequestId === '1';
+  if (raw.streamRequestId !== undefined) scenario.streamRequestId = isTrue(raw.streamRequestId);
+  for (const field of ['cachedTokens', 'reasoningTokens'] as const) {
+    if (raw[field] === undefined) continue;
+    const tokens = Number(raw[field]);
+    if (Number.isInteger(tokens) && tokens >= 0 && tokens <= 10_000_000) scenario[field] = tokens;
+    else problems.push(`x_sim.${field} must be an integer from 0 to 10000000`);
+  }
+  if (raw.failModels !== undefined) {
+    const models = Array.isArray(raw.failModels) ? raw.failModels : String(raw.failModels).split(',');
+    scenario.failModels = new Set(models.map((m) => String(m).trim()).filter(Boolean));
+  }
+  if (raw.toolCall !== undefined) scenario.toolCall = isTrue(raw.toolCall);
+  if (raw.streamEnvelope !== undefined) scenario.streamEnvelope = isTrue(raw.streamEnvelope);
+  if (raw.toolCallsAt !== undefined) {
+    if (raw.toolCallsAt === 'message' || raw.toolCallsAt === 'choice') scenario.toolCallsAt = raw.toolCallsAt;
+    else problems.push('x_sim.toolCallsAt must be message or choice');
+  }
+  if (raw.usageNames !== undefined) {
+    if (raw.usageNames === 'openai' || raw.usageNames === 'anthropic') scenario.usageNames = raw.usageNames;
+    else problems.push('x_sim.usageNames must be openai or anthropic');
   }
 
   return problems.length ? { ok: false, error: invalidRequest(problems, 'x_sim') } : { ok: true, value: scenario };
@@ -358,18 +422,37 @@ function interruption(scenario: Scenario): 'stall' | 'reset' | 'truncate' | unde
 
 interface ChatRequest {
   model: ModelInfo;
+  /** The messages as sent (objects only), for the prompt cache. */
+  messages: Record<string, any>[];
   /** The text of every message (and the prompt), for the input token count. */
   texts: string[];
   lastUserText: string;
+  /** The last message is a tool result: the model answers it in text, not with another call. */
+  answersToolResult: boolean;
   maxTokens: number;
   temperature?: number;
   stream: boolean;
   includeUsage: boolean;
+  /** `n`: how many choices to return. */
+  choices: number;
+  tools: ToolDefinition[];
+  toolChoice: 'auto' | 'none' | 'required' | { name: string };
+  responseFormat?: { type: 'json_object' } | { type: 'json_schema'; schema: unknown };
+  reasoningEffort?: ReasoningEffort;
+  /** The request's `fallbacks`, in order, with their overrides. */
+  fallbacks: Array<{ model: ModelInfo; maxTokens?: number; temperature?: number }>;
 }
 
 const DEFAULT_MAX_TOKENS = 1000; // SPEC default
 /** Parameters the live gateway rejects when the model's `supported_parameters` lacks them. */
 const GATED_PARAMETERS = ['temperature', 'top_p', 'top_k', 'tools', 'tool_choice', 'response_format'];
+const MAX_CHOICES = 8;
+const MAX_FALLBACKS = 8;
+type ReasoningEffort = 'minimal' | 'low' | 'medium' | 'high';
+/** Reasoning tokens spent per effort (undocumented for the gateway: a plausible scale). */
+const REASONING_TOKENS: Readonly<Record<ReasoningEffort, number>> = { minimal: 0, low: 128, medium: 512, high: 2048 };
+/** What `{{ transcript }}` becomes for a known transcript_id (ids starting with "missing" are unknown). */
+const TRANSCRIPT_TEXT = 'Speaker A: Thanks for joining the call. Speaker B: Happy to be here, let us review the launch plan.';
 
 function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInfo>): Parsed<ChatRequest> {
   if (!isObject(body)) return { ok: false, error: invalidRequest(['request body must be a JSON object']) };
@@ -395,7 +478,8 @@ function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInf
   if (hasPrompt && typeof body.prompt !== 'string') fail('prompt must be a string', 'prompt');
 
   const contextLength = info?.context_length ?? Number.MAX_SAFE_INTEGER;
-  const maxTokens = body.max_tokens ?? DEFAULT_MAX_TOKENS;
+  // The newer OpenAI name counts when max_tokens is absent (the openai SDK sends it).
+  const maxTokens = body.max_tokens ?? body.max_completion_tokens ?? DEFAULT_MAX_TOKENS;
   if (!Number.isInteger(maxTokens) || (maxTokens as number) < 1 || (maxTokens as number) >= contextLength) {
     fail(`max_tokens must be an integer in [1, ${info ? contextLength : 'context_length'})`, 'max_tokens');
   }
@@ -414,10 +498,15 @@ function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInf
       fail(`model ${info.id} does not support stream`, 'stream');
     }
   }
+  const extras = validateExtras(body, models, fail);
 
-  if (errors.length || !info) return { ok: false, error: invalidRequest(errors, param) };
+  if (errors.length || !info || !extras) return { ok: false, error: invalidRequest(errors, param) };
+  if (typeof body.transcript_id === 'string' && body.transcript_id.startsWith('missing')) {
+    return { ok: false, error: { status: 404, message: 'transcript not found', envelope: 'flat' } };
+  }
 
   const messages = Array.isArray(body.messages) ? body.messages.filter(isObject) : [];
+  if (typeof body.transcript_id === 'string') substituteTranscript(messages);
   const texts = messages.map((message) => messageText(message.content));
   const userTexts = messages.filter((message) => message.role === 'user').map((message) => messageText(message.content));
   if (typeof body.prompt === 'string') {
@@ -429,14 +518,89 @@ function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInf
     ok: true,
     value: {
       model: info,
+      messages,
       texts,
       lastUserText: userTexts.at(-1) ?? '',
+      answersToolResult: messages.at(-1)?.role === 'tool',
       maxTokens: maxTokens as number,
       temperature: typeof temperature === 'number' ? temperature : undefined,
       stream: body.stream === true,
       includeUsage: streamOptions.include_usage === true,
+      ...extras,
     },
   };
+}
+
+type Extras = Pick<ChatRequest, 'choices' | 'tools' | 'toolChoice' | 'responseFormat' | 'reasoningEffort' | 'fallbacks'>;
+
+/** n, tools, tool_choice, response_format, reasoning, model_region and fallbacks; undefined when any is wrong. */
+function validateExtras(body: Record<string, any>, models: ReadonlyMap<string, ModelInfo>, fail: (message: string, field: string) => void): Extras | undefined {
+  let ok = true;
+  const wrong = (message: string, field: string) => {
+    ok = false;
+    fail(message, field);
+  };
+  const choices = body.n ?? 1;
+  if (!Number.isInteger(choices) || choices < 1 || choices > MAX_CHOICES) wrong(`n must be an integer from 1 to ${MAX_CHOICES}`, 'n');
+  // Live: "us" gives 400 "model_region can only be set to global".
+  if (body.model_region !== undefined && body.model_region !== 'global') wrong('model_region can only be set to global', 'model_region');
+
+  const effort = body.reasoning_effort ?? (isObject(body.reasoning) ? body.reasoning.effort : undefined);
+  if (effort !== undefined && !(effort in REASONING_TOKENS)) wrong(`reasoning_effort must be one of ${Object.keys(REASONING_TOKENS).join(', ')}`, 'reasoning_effort');
+
+  const tools: ToolDefinition[] = [];
+  if (body.tools !== undefined && body.tools !== null) {
+    const valid = Array.isArray(body.tools) && body.tools.every((t: unknown) => isObject(t) && t.type === 'function' && isObject(t.function) && typeof t.function.name === 'string');
+    if (valid) for (const tool of body.tools) tools.push({ name: tool.function.name, parameters: tool.function.parameters });
+    else wrong('tools must be an array of {type: "function", function: {name, parameters?}}', 'tools');
+  }
+  const toolChoice = toolChoiceOf(body.tool_choice, tools);
+  if (toolChoice === undefined) wrong('tool_choice must be none, auto, required or {type: "function", function: {name}} naming one of tools', 'tool_choice');
+
+  const format = body.response_format;
+  let responseFormat: Extras['responseFormat'];
+  if (format !== undefined && format !== null) {
+    if (isObject(format) && format.type === 'json_schema' && isObject(format.json_schema) && isObject(format.json_schema.schema)) {
+      responseFormat = { type: 'json_schema', schema: format.json_schema.schema };
+    } else if (isObject(format) && format.type === 'json_object') responseFormat = { type: 'json_object' };
+    else if (!(isObject(format) && format.type === 'text')) wrong('response_format must be {type: "json_schema", json_schema: {name, schema}}, {type: "json_object"} or {type: "text"}', 'response_format');
+  }
+
+  const fallbacks: Extras['fallbacks'] = [];
+  if (body.fallbacks !== undefined && body.fallbacks !== null) {
+    if (!Array.isArray(body.fallbacks) || body.fallbacks.length > MAX_FALLBACKS) wrong(`fallbacks must be an array of at most ${MAX_FALLBACKS} {model} objects`, 'fallbacks');
+    else {
+      for (const entry of body.fallbacks) {
+        const model = isObject(entry) && typeof entry.model === 'string' ? models.get(entry.model) : undefined;
+        if (!model || isRetired(model)) {
+          wrong(`fallback model ${isObject(entry) ? String(entry.model) : String(entry)} is not supported`, 'fallbacks');
+          continue;
+        }
+        fallbacks.push({
+          model,
+          maxTokens: Number.isInteger(entry.max_tokens) && entry.max_tokens >= 1 ? entry.max_tokens : undefined,
+          temperature: typeof entry.temperature === 'number' ? entry.temperature : undefined,
+        });
+      }
+    }
+  }
+  if (!ok || toolChoice === undefined) return undefined;
+  return { choices, tools, toolChoice, responseFormat, reasoningEffort: effort as ReasoningEffort | undefined, fallbacks };
+}
+
+function toolChoiceOf(choice: unknown, tools: ToolDefinition[]): ChatRequest['toolChoice'] | undefined {
+  if (choice === undefined || choice === null || choice === 'auto') return 'auto';
+  if (choice === 'none' || choice === 'required') return choice;
+  if (isObject(choice) && isObject(choice.function) && tools.some((t) => t.name === choice.function.name)) return { name: choice.function.name };
+  return undefined;
+}
+
+/** Replaces the first literal `{{ transcript }}` in the first message holding it, as the gateway does. */
+function substituteTranscript(messages: Record<string, any>[]): void {
+  const TAG = '{{ transcript }}';
+  const index = messages.findIndex((m) => typeof m.content === 'string' && m.content.includes(TAG));
+  if (index === -1) return;
+  messages[index] = { ...messages[index], content: messages[index]!.content.replace(TAG, TRANSCRIPT_TEXT) };
 }
 
 /** `content` is a string, or (for user messages) an array of `{type:"text", text}` parts. */
@@ -466,10 +630,13 @@ interface ReplyPiece {
 }
 
 interface Reply {
-  /** The content in stream-sized pieces: one word each, or ~1 KB each for `replyBytes`. */
+  /** The content in stream-sized pieces: one word each, ~1 KB each for `replyBytes`, 4 characters of JSON. */
   pieces: ReplyPiece[];
+  /** Visible output tokens of one choice (reasoning tokens are counted apart). */
   outputTokens: number;
-  finishReason: 'stop' | 'length';
+  finishReason: 'stop' | 'length' | 'tool_calls';
+  /** A tool-call reply has no content, only these. */
+  toolCalls?: SimulatedToolCall[];
 }
 
 function countWords(text: string): number {
@@ -484,8 +651,36 @@ function countWords(text: string): number {
   return words;
 }
 
-function buildReply(request: ChatRequest, replyBytes: number | undefined): Reply {
-  return replyBytes === undefined ? wordReply(request) : largeReply(replyBytes);
+function buildReply(request: ChatRequest, scenario: Scenario): Reply {
+  if (scenario.replyBytes !== undefined) return largeReply(scenario.replyBytes);
+  if (wantsToolCall(request, scenario)) return toolCallReply(request);
+  if (request.responseFormat !== undefined) return jsonReply(request, request.responseFormat);
+  return wordReply(request);
+}
+
+/** A model calls a tool when it was given tools, was not told not to, and has no tool result to answer yet. */
+function wantsToolCall(request: ChatRequest, scenario: Scenario): boolean {
+  if (request.tools.length === 0 || request.toolChoice === 'none' || request.answersToolResult) return false;
+  return scenario.toolCall || request.toolChoice === 'required' || typeof request.toolChoice === 'object';
+}
+
+function toolCallReply(request: ChatRequest): Reply {
+  const choice = request.toolChoice;
+  const tool = typeof choice === 'object' ? request.tools.find((t) => t.name === choice.name)! : request.tools[0]!;
+  const call = toolCallFor(tool, snippetOf(request));
+  return { pieces: [], outputTokens: Math.ceil(call.arguments.length / 4), finishReason: 'tool_calls', toolCalls: [call] };
+}
+
+/** JSON content that fits the response_format, streamed 4 characters (about one token) at a time. */
+function jsonReply(request: ChatRequest, format: NonNullable<ChatRequest['responseFormat']>): Reply {
+  const pieces = (jsonReplyFor(format, snippetOf(request)).match(/[\s\S]{1,4}/g) ?? []).map((text) => ({ text, tokens: 1 }));
+  const truncated = pieces.length > request.maxTokens;
+  const kept = truncated ? pieces.slice(0, request.maxTokens) : pieces;
+  return { pieces: kept, outputTokens: kept.length, finishReason: truncated ? 'length' : 'stop' };
+}
+
+function snippetOf(request: ChatRequest): string {
+  return request.lastUserText.replace(/\s+/g, ' ').trim().slice(0, 40) || '(empty)';
 }
 
 /** "Simulated reply to: <start of the last user message>. Lorem ...", cut at max_tokens words. */
@@ -515,25 +710,66 @@ function largeReply(bytes: number): Reply {
   return { pieces, outputTokens, finishReason: 'stop' };
 }
 
-function completionBody(request: ChatRequest, reply: Reply, requestId: string, startedAt: bigint): unknown {
-  const inputTokens = request.texts.reduce((sum, text) => sum + countWords(text), 0);
+/** Token counts of one completion: the input, its cached parts, and the output with its reasoning. */
+interface UsageCounts {
+  input: number;
+  output: number;
+  cacheRead: number;
+  cacheWrite: number;
+  reasoning: number;
+}
+
+function usageCounts(request: ChatRequest, reply: Reply, cache: CacheUse, scenario: Scenario): UsageCounts {
+  const input = request.texts.reduce((sum, text) => sum + countWords(text), 0);
+  const reasoning = scenario.reasoningTokens ?? (request.reasoningEffort ? REASONING_TOKENS[request.reasoningEffort] : 0);
+  return {
+    input,
+    // Reasoning tokens are billed as output: a subset of the output count, as OpenAI reports them.
+    output: reply.outputTokens * request.choices + reasoning,
+    cacheRead: Math.min(input, scenario.cachedTokens ?? cache.read),
+    cacheWrite: Math.min(input, cache.written),
+    reasoning,
+  };
+}
+
+/** The usage object: both naming schemes (as live), with the details in the OpenAI or Anthropic names. */
+function usageObject(counts: UsageCounts, names: Scenario['usageNames'], stream: boolean): Record<string, unknown> {
+  const { input, output } = counts;
+  const base: Record<string, unknown> = stream
+    ? { prompt_tokens: input, completion_tokens: output, total_tokens: input + output }
+    : { input_tokens: input, prompt_tokens: input, output_tokens: output, completion_tokens: output, total_tokens: input + output };
+  // The live stream's usage had no details; a JSON reply always has them (0 when nothing was cached).
+  const details = counts.cacheRead > 0 || counts.cacheWrite > 0 || counts.reasoning > 0;
+  if (stream && !details) return base;
+  if (names === 'anthropic') {
+    base.cache_read_input_tokens = counts.cacheRead;
+    base.cache_creation_input_tokens = counts.cacheWrite;
+  } else {
+    base.prompt_tokens_details = counts.cacheWrite > 0 ? { cached_tokens: counts.cacheRead, cache_write_tokens: counts.cacheWrite } : { cached_tokens: counts.cacheRead };
+  }
+  base.completion_tokens_details = { reasoning_tokens: counts.reasoning };
+  return base;
+}
+
+function completionBody(request: ChatRequest, reply: Reply, usage: Record<string, unknown>, scenario: Scenario, requestId: string, startedAt: bigint): unknown {
+  const content = reply.toolCalls ? null : reply.pieces.map((piece) => piece.text).join('');
+  const toolCalls = reply.toolCalls?.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }));
+  const choices = Array.from({ length: request.choices }, (_, index) => {
+    const message: Record<string, unknown> = { role: 'assistant', content };
+    // The live reply has no `index`; several choices need one.
+    const choice: Record<string, unknown> = request.choices > 1 ? { index } : {};
+    choice.message = message;
+    choice.finish_reason = reply.finishReason;
+    if (toolCalls && scenario.toolCallsAt === 'choice') choice.tool_calls = toolCalls;
+    else if (toolCalls) message.tool_calls = toolCalls;
+    return choice;
+  });
   return {
     request: { model: request.model.id, max_tokens: request.maxTokens, temperature: request.temperature },
     request_id: requestId,
     model: request.model.id,
-    choices: [
-      {
-        message: { role: 'assistant', content: reply.pieces.map((piece) => piece.text).join('') },
-        finish_reason: reply.finishReason,
-      },
-    ],
-    usage: {
-      input_tokens: inputTokens,
-      prompt_tokens: inputTokens,
-      output_tokens: reply.outputTokens,
-      completion_tokens: reply.outputTokens,
-      total_tokens: inputTokens + reply.outputTokens,
-    },
+    choices,
+    usage,
     http_status_code: 200,
     response_time: Number(process.hrtime.bigint() - startedAt),
     llm_status_code: 200,
@@ -546,7 +782,10 @@ const DONE_EVENT = 'data: [DONE]\n\n';
 function* completionEvents(
   request: ChatRequest,
   reply: Reply,
+  counts: UsageCounts,
+  scenario: Scenario,
   requestId: string | undefined,
+  startedAt: bigint,
 ): Generator<string, void, undefined> {
   const base = {
     id: `chatcmpl-${randomBytes(12).toString('hex')}`,
@@ -555,31 +794,48 @@ function* completionEvents(
     model: request.model.id,
     ...(requestId ? { request_id: requestId } : {}),
   };
-  const promptTokens = request.texts.reduce((sum, text) => sum + countWords(text), 0);
   let completionTokens = 0;
-  // Like the live vLLM stream: with include_usage, a running usage rides on every chunk.
-  const usage = () =>
+  // Like the live vLLM stream: with include_usage, a running usage rides on every chunk; the
+  // details (and the reasoning tokens, spent before the first word) only on the last one.
+  const running = () =>
     request.includeUsage
-      ? {
-          usage: {
-            prompt_tokens: promptTokens,
-            completion_tokens: completionTokens,
-            total_tokens: promptTokens + completionTokens,
-          },
-        }
+      ? { usage: { prompt_tokens: counts.input, completion_tokens: completionTokens, total_tokens: counts.input + completionTokens } }
       : {};
-  const choice = (delta: object, finishReason: string | null) => [
-    { index: 0, delta, logprobs: null, finish_reason: finishReason },
-  ];
+  const envelope = () => (scenario.streamEnvelope ? { llm_status_code: 200, response_time: Number(process.hrtime.bigint() - startedAt) } : {});
+  const indices = Array.from({ length: request.choices }, (_, index) => index);
+  const chunk = (index: number, delta: object, finishReason: string | null, extra: object = {}) =>
+    sse({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: finishReason }], ...running(), ...extra });
 
-  yield sse({ ...base, choices: choice({ role: 'assistant', content: '' }, null), ...usage() });
-  const last = reply.pieces.length - 1;
-  for (const [i, piece] of reply.pieces.entries()) {
-    completionTokens += piece.tokens;
-    yield sse({ ...base, choices: choice({ content: piece.text }, i === last ? reply.finishReason : null), ...usage() });
+  for (const index of indices) yield chunk(index, { role: 'assistant', content: reply.toolCalls ? null : '' }, null);
+  if (reply.toolCalls) {
+    yield* toolCallDeltas(reply.toolCalls, indices, chunk);
+    completionTokens = counts.output;
+    for (const index of indices) yield chunk(index, {}, 'tool_calls', !request.includeUsage && index === indices.at(-1) ? envelope() : {});
+  } else {
+    const last = reply.pieces.length - 1;
+    for (const [i, piece] of reply.pieces.entries()) {
+      for (const index of indices) {
+        completionTokens += piece.tokens;
+        if (i === last && index === indices.at(-1)) completionTokens = counts.output;
+        const final = i === last;
+        yield chunk(index, { content: piece.text }, final ? reply.finishReason : null, final && !request.includeUsage && index === indices.at(-1) ? envelope() : {});
+      }
+    }
   }
-  if (request.includeUsage) yield sse({ ...base, choices: [], ...usage() });
+  if (request.includeUsage) yield sse({ ...base, choices: [], usage: usageObject(counts, scenario.usageNames, true), ...envelope() });
   yield DONE_EVENT;
+}
+
+/** The deltas of tool calls: id and name first, then the arguments in pieces of about 8 characters. */
+function* toolCallDeltas(calls: SimulatedToolCall[], indices: number[], chunk: (index: number, delta: object, finishReason: string | null) => string) {
+  for (const [callIndex, call] of calls.entries()) {
+    for (const index of indices) {
+      yield chunk(index, { tool_calls: [{ index: callIndex, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null);
+    }
+    for (const piece of call.arguments.match(/[\s\S]{1,8}/g) ?? []) {
+      for (const index of indices) yield chunk(index, { tool_calls: [{ index: callIndex, function: { arguments: piece } }] }, null);
+    }
+  }
 }
 
 function sse(value: unknown): string {
@@ -663,6 +919,36 @@ function rateLimitHeaders(scope: RateLimitScope, state: RateLimitState): Record<
   return headers;
 }
 
+/**
+ * The request as the first model that works serves it: the requested one, else the first of its
+ * `fallbacks` whose provider does not fail, with that entry's overrides. "The response looks
+ * exactly as if you had made the original request with the fallback model" (§10 G4).
+ */
+function serve(request: ChatRequest, failing: ReadonlySet<string>): ChatRequest | undefined {
+  if (!failing.has(request.model.id)) return request;
+  const fallback = request.fallbacks.find((entry) => !failing.has(entry.model.id));
+  if (!fallback) return undefined;
+  return {
+    ...request,
+    model: fallback.model,
+    maxTokens: fallback.maxTokens ?? request.maxTokens,
+    temperature: fallback.temperature ?? request.temperature,
+  };
+}
+
+/** The primary's error when no model could serve: the gateway's 503, with the provider's own status. */
+function upstreamFailed(request: ChatRequest, startedAt: bigint): GatewayError {
+  // Anthropic answers an overloaded upstream with 529; the others with 503.
+  const providerStatus = request.model.creator === 'anthropic' ? 529 : 503;
+  return {
+    status: 503,
+    message: 'upstream model provider unavailable',
+    details: [`model ${request.model.id}: provider returned ${providerStatus}`],
+    envelope: 'flat',
+    extra: { http_status_code: 503, response_time: Number(process.hrtime.bigint() - startedAt), llm_status_code: providerStatus },
+  };
+}
+
 function rateLimited(): GatewayError {
   return { status: 429, message: 'too many requests for this action', envelope: 'flat' };
 }
@@ -692,6 +978,7 @@ const UNDERSTANDING_SCOPE: RateLimitScope = {
 
 class GatewaySimulator {
   served = 0;
+  readonly promptCache = new PromptCache();
   readonly #models: ReadonlyMap<string, ModelInfo>;
 
   constructor(
@@ -767,12 +1054,18 @@ class GatewaySimulator {
     const headers = rateLimitHeaders(scope, limit);
     if (limit.remaining < 0) return this.#sendError(ex, rateLimited(), { ...headers, 'Retry-After': String(limit.resetSeconds) });
 
-    const reply = buildReply(request, ex.scenario.replyBytes);
-    if (request.stream && !ex.scenario.modes.has('json-instead-of-stream')) {
+    const served = serve(request, ex.scenario.failModels);
+    if (!served) return this.#sendError(ex, upstreamFailed(request, ex.startedAt), headers);
+
+    const cache = this.promptCache.use(served.model, served.messages, (message) => countWords(messageText(message.content)));
+    const reply = buildReply(served, ex.scenario);
+    const counts = usageCounts(served, reply, cache, ex.scenario);
+    if (served.stream && !ex.scenario.modes.has('json-instead-of-stream')) {
       const streamRequestId = ex.scenario.streamRequestId ? ex.requestId : undefined;
-      return this.#sendEvents(ex, headers, completionEvents(request, reply, streamRequestId));
+      return this.#sendEvents(ex, headers, completionEvents(served, reply, counts, ex.scenario, streamRequestId, ex.startedAt));
     }
-    return this.#sendJson(ex, 200, headers, completionBody(request, reply, ex.requestId, ex.startedAt));
+    const usage = usageObject(counts, ex.scenario.usageNames, false);
+    return this.#sendJson(ex, 200, headers, completionBody(served, reply, usage, ex.scenario, ex.requestId, ex.startedAt));
   }
 
   /** `/v1/understanding` (rate-limited, own service) and `/validate` (200, empty body). */
@@ -1019,6 +1312,7 @@ export async function startSimulatedGateway(options: SimulatedGatewayOptions = {
       return simulator.served;
     },
     resetRateLimits: () => limiter.reset(),
+    resetPromptCache: () => simulator.promptCache.clear(),
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
         server.close((error) => (error ? reject(error) : resolve()));

@@ -1,7 +1,7 @@
 import { JSON_SCAN_WINDOW_BYTES, MAX_PARSED_JSON_BYTES } from './limits';
 import { unescapeJsonString } from './request';
-import { responseInfoFromObject } from './response';
-import type { BodyObserver, ResponseInfo } from './types';
+import { MAX_CHOICES, responseInfoFromObject, withUnfinishedChoices } from './response';
+import type { BodyEnd, BodyObserver, BodyObserverOptions, ResponseInfo } from './types';
 import { parseErrorEnvelope } from './errors';
 
 /**
@@ -11,7 +11,15 @@ import { parseErrorEnvelope } from './errors';
  * `request.model` and `model` before `choices`, and `usage` after them.
  */
 export class JsonBodyObserver implements BodyObserver {
-  constructor(private readonly captureContent = false) {}
+  private readonly captureContent: boolean;
+  private readonly stableChunks: boolean;
+
+  /** `captureContent` as a boolean is the older form of `{ captureContent }`. */
+  constructor(options: boolean | BodyObserverOptions = false) {
+    const { captureContent = false, stableChunks = false } = typeof options === 'boolean' ? { captureContent: options } : options;
+    this.captureContent = captureContent;
+    this.stableChunks = stableChunks;
+  }
 
   private chunks: Uint8Array[] = [];
   private size = 0;
@@ -23,8 +31,8 @@ export class JsonBodyObserver implements BodyObserver {
     this.size += chunk.byteLength;
     if (this.head === undefined) {
       if (this.size <= MAX_PARSED_JSON_BYTES) {
-        // Copy: the transport may hand the same buffer on to the application (and transfer it).
-        this.chunks.push(chunk.slice());
+        // Copy unless the transport promised never to reuse or transfer the chunk.
+        this.chunks.push(this.stableChunks ? chunk : chunk.slice());
         return;
       }
       // Too large to parse whole: keep both ends only, copying no more of this chunk than that.
@@ -37,13 +45,13 @@ export class JsonBodyObserver implements BodyObserver {
     this.tail = lastBytes(this.tail!, chunk, JSON_SCAN_WINDOW_BYTES);
   }
 
-  finish(): ResponseInfo {
+  finish(end?: BodyEnd): ResponseInfo {
     if (this.head === undefined) {
       const text = utf8.decode(concat(this.chunks));
       this.chunks = [];
-      return responseInfoFromJsonText(text, this.captureContent);
+      return responseInfoFromJsonText(text, this.captureContent, end);
     }
-    return scanJsonText(utf8.decode(this.head), utf8.decode(this.tail));
+    return scanJsonText(utf8.decode(this.head), utf8.decode(this.tail), end);
   }
 }
 
@@ -54,16 +62,18 @@ const utf8 = new TextDecoder();
  * What a whole JSON body (as the application read it with `text()`) tells: parsed exactly up
  * to MAX_PARSED_JSON_BYTES characters, scanned at both ends beyond, or when it is not JSON.
  */
-export function responseInfoFromJsonText(text: string, captureContent = false): ResponseInfo {
-  if (text.length === 0) return {};
+export function responseInfoFromJsonText(text: string, captureContent = false, end?: BodyEnd): ResponseInfo {
+  if (text.length === 0) return end ? withUnfinishedChoices({}, new Map(), [], end) : {};
   if (text.length > MAX_PARSED_JSON_BYTES) {
-    return scanJsonText(text.slice(0, JSON_SCAN_WINDOW_BYTES), text.slice(-JSON_SCAN_WINDOW_BYTES));
+    return scanJsonText(text.slice(0, JSON_SCAN_WINDOW_BYTES), text.slice(-JSON_SCAN_WINDOW_BYTES), end);
   }
+  let body: unknown;
   try {
-    return responseInfoFromObject(JSON.parse(text), captureContent);
+    body = JSON.parse(text);
   } catch {
-    return scanJsonText(text, text);
+    return scanJsonText(text, text, end);
   }
+  return responseInfoFromObject(body, captureContent, end);
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
@@ -98,6 +108,13 @@ const PATTERNS = {
   promptTokens: INTEGER_FIELD('prompt_tokens'),
   outputTokens: INTEGER_FIELD('output_tokens'),
   completionTokens: INTEGER_FIELD('completion_tokens'),
+  cachedTokens: INTEGER_FIELD('cached_tokens'),
+  cacheReadInputTokens: INTEGER_FIELD('cache_read_input_tokens'),
+  cacheWriteTokens: INTEGER_FIELD('cache_write_tokens'),
+  cacheCreationInputTokens: INTEGER_FIELD('cache_creation_input_tokens'),
+  reasoningTokens: INTEGER_FIELD('reasoning_tokens'),
+  llmStatusCode: INTEGER_FIELD('llm_status_code'),
+  responseTime: INTEGER_FIELD('response_time'),
 };
 
 function matches(pattern: RegExp, text: string): string[] {
@@ -127,26 +144,45 @@ function lastInteger(pattern: RegExp, text: string): number | undefined {
 
 /**
  * Best effort for bodies that cannot be parsed whole (too large, truncated, not JSON).
- * `head` and `tail` may be the same text.
+ * `head` and `tail` may be the same text. Finish reasons are taken in the order found, as
+ * choices 0, 1, ...: a cut `choices` array loses its last ones, which `end` may mark.
  */
-function scanJsonText(head: string, tail: string): ResponseInfo {
-  const reasons = new Set<string>();
+function scanJsonText(head: string, tail: string, end?: BodyEnd): ResponseInfo {
+  // The two windows never overlap (a body scanned at both ends is larger than both).
+  const reasons: string[] = [];
   for (const text of head === tail ? [head] : [head, tail]) {
-    for (const r of matches(PATTERNS.finishReason, text)) reasons.add(unescapeJsonString(r));
+    for (const r of matches(PATTERNS.finishReason, text)) if (reasons.length < MAX_CHOICES) reasons.push(unescapeJsonString(r));
   }
   const info: ResponseInfo = {
     requestId: firstString(PATTERNS.requestId, head, tail),
     // The gateway writes `request.model` (asked) before the top-level `model` (served).
     responseModel: lastString(PATTERNS.model, head) ?? firstString(PATTERNS.model, tail),
-    finishReasons: reasons.size > 0 ? [...reasons] : undefined,
     inputTokens: lastInteger(PATTERNS.inputTokens, tail) ?? lastInteger(PATTERNS.promptTokens, tail),
     outputTokens: lastInteger(PATTERNS.outputTokens, tail) ?? lastInteger(PATTERNS.completionTokens, tail),
   };
+  scanUsageDetails(info, tail);
   // A small error body that failed to parse (cut short) can still name its code and message.
   if (head === tail && head.length < 4096 && /"(error|message)"\s*:/.test(head)) {
     const code = firstString(STRING_FIELD('code'), head);
     const message = firstString(STRING_FIELD('message'), head) ?? firstString(STRING_FIELD('error'), head);
     if (code !== undefined || message !== undefined) info.error = parseErrorEnvelope({ code, message });
   }
+  const byIndex = new Map(reasons.map((reason, index) => [index, reason] as const));
+  if (end) return withUnfinishedChoices(info, byIndex, [], end);
+  info.finishReasons = reasons.length > 0 ? reasons : undefined;
   return info;
+}
+
+/** The usage details and the gateway's envelope, which come after `choices`. */
+function scanUsageDetails(info: ResponseInfo, tail: string): void {
+  const set = (key: keyof ResponseInfo, value: number | undefined) => {
+    if (value !== undefined) (info as Record<string, unknown>)[key] = value;
+  };
+  set('cacheReadInputTokens', lastInteger(PATTERNS.cachedTokens, tail) ?? lastInteger(PATTERNS.cacheReadInputTokens, tail));
+  set('cacheWriteInputTokens', lastInteger(PATTERNS.cacheWriteTokens, tail) ?? lastInteger(PATTERNS.cacheCreationInputTokens, tail));
+  set('reasoningOutputTokens', lastInteger(PATTERNS.reasoningTokens, tail));
+  const status = lastInteger(PATTERNS.llmStatusCode, tail);
+  set('providerStatusCode', status !== undefined && status >= 100 && status <= 599 ? status : undefined);
+  const nanoseconds = lastInteger(PATTERNS.responseTime, tail);
+  set('gatewayDurationSeconds', nanoseconds === undefined ? undefined : nanoseconds / 1e9);
 }

@@ -16,3 +16,11 @@ export const SSE_TAIL_WINDOW_BYTES = 32 * 1024;
 export const MAX_CAPTURED_REQUEST_CHARS = 1024 * 1024;
 /** Longest captured message content (each of input and output), in characters. */
 export const MAX_CAPTURED_CONTENT_CHARS = 16 * 1024;
+/** Most `stop` sequences kept from a request. */
+export const MAX_STOP_SEQUENCES = 16;
+/** Most `fallbacks` models kept from a request. */
+export const MAX_FALLBACK_MODELS = 16;
+/** Characters scanned at each end of a large request body for the optional scalars. */
+export const REQUEST_SCAN_WINDOW_CHARS = 8 * 1024;
+/** Most tool calls kept per captured output message, and tool definitions per request. */
+export const MAX_CAPTURED_TOOL_CALLS = 64;

@@ -56,6 +56,8 @@ class ObservedUndiciRequest {
     needsRequestBody: boolean,
   ) {
     if (needsRequestBody) this.requestSample = new RequestBodySample(host.captureMessageContent);
+    // undici hands the body channel fresh buffers it never reuses.
+    call.chunksAreStable();
   }
 
   /** 1st message (undici >= 7.11): a chunk of the request body, as written. */

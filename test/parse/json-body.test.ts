@@ -45,6 +45,14 @@ function liveSuccess(content = 'The capital of France is Paris.'): Record<string
   };
 }
 
+/** What the live shape's usage details and envelope add (cached and reasoning tokens were 0 live). */
+const LIVE_DETAILS: ResponseInfo = {
+  cacheReadInputTokens: 0,
+  reasoningOutputTokens: 0,
+  providerStatusCode: 200,
+  gatewayDurationSeconds: 0.053194779,
+};
+
 describe('JsonBodyObserver on success bodies', () => {
   it('reads request_id, model, finish reasons and tokens from the live success shape', () => {
     expect(observe(JSON.stringify(liveSuccess()))).toEqual({
@@ -53,6 +61,7 @@ describe('JsonBodyObserver on success bodies', () => {
       finishReasons: ['stop'],
       inputTokens: 24,
       outputTokens: 8,
+      ...LIVE_DETAILS,
     });
   });
 
@@ -197,6 +206,7 @@ describe('JsonBodyObserver on large bodies', () => {
       finishReasons: ['stop'],
       inputTokens: 24,
       outputTokens: 8,
+      ...LIVE_DETAILS,
     });
   });
 
@@ -273,5 +283,197 @@ describe('JsonBodyObserver copies the chunks it is fed', () => {
     obs.write(last);
     structuredClone(last.buffer, { transfer: [last.buffer] });
     expect(obs.finish()).toMatchObject({ requestId: '93f7a1b2-4c5d-4e6f-8a9b-0c1d2e3f4a5b', inputTokens: 24, outputTokens: 8 });
+  });
+});
+
+describe('JsonBodyObserver usage details and gateway envelope', () => {
+  const body = (usage: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ request_id: 'r', model: 'm', choices: [{ message: { content: 'x' }, finish_reason: 'stop' }], usage, ...extra });
+
+  it('reads cached, cache-write and reasoning tokens in the OpenAI names', () => {
+    const info = observe(
+      body({
+        prompt_tokens: 1200,
+        completion_tokens: 300,
+        prompt_tokens_details: { cached_tokens: 1024, cache_write_tokens: 64 },
+        completion_tokens_details: { reasoning_tokens: 256 },
+      }),
+    );
+    expect(info).toMatchObject({ inputTokens: 1200, outputTokens: 300, cacheReadInputTokens: 1024, cacheWriteInputTokens: 64, reasoningOutputTokens: 256 });
+  });
+
+  it('reads the Responses-style and the Anthropic names', () => {
+    expect(observe(body({ input_tokens: 10, input_tokens_details: { cached_tokens: 4 }, output_tokens_details: { reasoning_tokens: 2 } }))).toMatchObject({
+      cacheReadInputTokens: 4,
+      reasoningOutputTokens: 2,
+    });
+    expect(observe(body({ input_tokens: 10, cache_read_input_tokens: 7, cache_creation_input_tokens: 3 }))).toMatchObject({
+      cacheReadInputTokens: 7,
+      cacheWriteInputTokens: 3,
+    });
+  });
+
+  it('prefers prompt_tokens_details over the other names, in the documented order', () => {
+    const info = observe(
+      body({
+        prompt_tokens_details: { cached_tokens: 1, cache_write_tokens: 2 },
+        input_tokens_details: { cached_tokens: 10 },
+        cache_read_input_tokens: 100,
+        cache_creation_input_tokens: 200,
+        completion_tokens_details: { reasoning_tokens: 3 },
+        output_tokens_details: { reasoning_tokens: 30 },
+      }),
+    );
+    expect(info).toMatchObject({ cacheReadInputTokens: 1, cacheWriteInputTokens: 2, reasoningOutputTokens: 3 });
+  });
+
+  it('leaves the details out when the usage does not tell them, or tells them wrongly', () => {
+    const info = observe(body({ prompt_tokens: 5, prompt_tokens_details: { cached_tokens: -1 }, completion_tokens_details: { reasoning_tokens: '2' } }));
+    expect(info).not.toHaveProperty('cacheReadInputTokens');
+    expect(info).not.toHaveProperty('cacheWriteInputTokens');
+    expect(info).not.toHaveProperty('reasoningOutputTokens');
+  });
+
+  it('reads llm_status_code and response_time (nanoseconds, as seconds)', () => {
+    const info = observe(body({}, { http_status_code: 200, response_time: 1_500_000_000, llm_status_code: 529 }));
+    expect(info.providerStatusCode).toBe(529);
+    expect(info.gatewayDurationSeconds).toBeCloseTo(1.5, 9);
+    const bad = observe(body({}, { response_time: -3, llm_status_code: 2000 }));
+    expect(bad.providerStatusCode).toBeUndefined();
+    expect(bad.gatewayDurationSeconds).toBeUndefined();
+  });
+
+  it('reads the envelope of an error body too (the provider failed behind a 5xx)', () => {
+    const info = observe(JSON.stringify({ request_id: 'r', message: 'upstream failed', code: 502, response_time: 2_000_000, llm_status_code: 503 }));
+    expect(info).toMatchObject({ providerStatusCode: 503, gatewayDurationSeconds: 0.002, error: { message: 'upstream failed' } });
+  });
+
+  it('finds the details and the envelope at the end of a body too large to parse', () => {
+    const text = body(
+      { prompt_tokens: 7, completion_tokens: 9, prompt_tokens_details: { cached_tokens: 5, cache_write_tokens: 1 }, completion_tokens_details: { reasoning_tokens: 4 } },
+      { response_time: 250_000_000, llm_status_code: 200 },
+    ).replace('"content":"x"', `"content":"${'x'.repeat(MAX_PARSED_JSON_BYTES)}"`);
+    expect(observe(text, 10_000)).toMatchObject({
+      inputTokens: 7,
+      outputTokens: 9,
+      cacheReadInputTokens: 5,
+      cacheWriteInputTokens: 1,
+      reasoningOutputTokens: 4,
+      providerStatusCode: 200,
+      gatewayDurationSeconds: 0.25,
+    });
+  });
+});
+
+describe('JsonBodyObserver finish(end): choices whose finish reason never came', () => {
+  const run = (text: string, end: Parameters<JsonBodyObserver['finish']>[0]) => {
+    const obs = new JsonBodyObserver();
+    obs.write(enc.encode(text));
+    return obs.finish(end);
+  };
+
+  it('adds nothing to a complete body', () => {
+    const text = JSON.stringify({ choices: [{ message: { content: 'a' }, finish_reason: 'stop' }, { message: { content: 'b' }, finish_reason: null }] });
+    expect(run(text, { complete: true, expectedChoices: 2 }).finishReasons).toEqual(['stop']);
+  });
+
+  it('marks every expected choice of a body cut short: those found keep their reason', () => {
+    const text = JSON.stringify(liveSuccess());
+    const cut = text.slice(0, text.indexOf('"usage"'));
+    expect(run(cut, { complete: false, expectedChoices: 1 }).finishReasons).toEqual(['stop']);
+    expect(run(cut, { complete: false, expectedChoices: 3 }).finishReasons).toEqual(['stop', 'error', 'error']);
+    const early = text.slice(0, text.indexOf('"choices"') + 20);
+    expect(run(early, { complete: false, expectedChoices: 1 }).finishReasons).toEqual(['error']);
+  });
+
+  it('marks the choices of a whole body the application cancelled, by index', () => {
+    const text = JSON.stringify({ choices: [{ index: 1, finish_reason: 'length', message: { content: 'b' } }, { index: 0, message: { content: 'a' } }] });
+    expect(run(text, { complete: false }).finishReasons).toEqual(['error', 'length']);
+  });
+
+  it('adds nothing without expected choices when nothing was seen', () => {
+    expect(run('', { complete: false }).finishReasons).toBeUndefined();
+    expect(run('{"request_id":"r","message":"bad","code":400}', { complete: false }).finishReasons).toBeUndefined();
+    expect(run('', { complete: false, expectedChoices: 1 }).finishReasons).toEqual(['error']);
+  });
+
+  it('never lists more than 64 choices', () => {
+    expect(run('', { complete: false, expectedChoices: 1000 }).finishReasons).toHaveLength(64);
+  });
+});
+
+describe('JsonBodyObserver with stableChunks keeps references, not copies', () => {
+  it('keeps the fed chunks themselves and reads the same as the copying observer', () => {
+    const bytes = enc.encode(JSON.stringify(liveSuccess()));
+    const obs = new JsonBodyObserver({ stableChunks: true });
+    const first = bytes.subarray(0, 100);
+    obs.write(first);
+    obs.write(bytes.subarray(100));
+    expect((obs as any).chunks[0]).toBe(first);
+    expect(obs.finish()).toEqual(observe(bytes));
+  });
+
+  it('still copies the scan windows of a body too large to parse (bounded memory)', () => {
+    const bytes = enc.encode(JSON.stringify(liveSuccess('w'.repeat(MAX_PARSED_JSON_BYTES + 1000))));
+    const obs = new JsonBodyObserver({ stableChunks: true });
+    for (let i = 0; i < bytes.byteLength; i += 65_536) obs.write(bytes.subarray(i, i + 65_536));
+    expect(retainedBytes(obs)).toBeLessThanOrEqual(2 * JSON_SCAN_WINDOW_BYTES);
+    expect(obs.finish()).toEqual(observe(bytes));
+  });
+
+  it('accepts the older boolean argument as captureContent', () => {
+    const text = JSON.stringify(liveSuccess());
+    expect(observe(text).outputMessages).toBeUndefined();
+    const obs = new JsonBodyObserver(true);
+    obs.write(enc.encode(text));
+    expect(obs.finish().outputMessages).toEqual([{ role: 'assistant', content: 'The capital of France is Paris.', finishReason: 'stop' }]);
+  });
+});
+
+describe('JsonBodyObserver output tool calls (content capture)', () => {
+  const capture = (body: unknown) => {
+    const obs = new JsonBodyObserver({ captureContent: true });
+    obs.write(enc.encode(JSON.stringify(body)));
+    return obs.finish();
+  };
+  const call = (id: string, name: string, args: string) => ({ id, type: 'function', function: { name, arguments: args } });
+
+  it('reads message.tool_calls (the newer docs) with id, name and arguments as sent', () => {
+    const info = capture({
+      choices: [{ message: { role: 'assistant', content: null, tool_calls: [call('call_1', 'get_weather', '{"city":"Paris"}'), call('call_2', 'get_time', '{}')] }, finish_reason: 'tool_calls' }],
+    });
+    expect(info.outputMessages).toEqual([
+      {
+        role: 'assistant',
+        content: '',
+        finishReason: 'tool_calls',
+        toolCalls: [
+          { id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { id: 'call_2', name: 'get_time', arguments: '{}' },
+        ],
+      },
+    ]);
+  });
+
+  it('reads choice-level tool_calls (the spec), with or without a message', () => {
+    const withMessage = capture({ choices: [{ message: { role: 'assistant', content: null }, tool_calls: [call('c', 'f', '{"a":1}')], finish_reason: 'tool_calls' }] });
+    expect(withMessage.outputMessages?.[0]?.toolCalls).toEqual([{ id: 'c', name: 'f', arguments: '{"a":1}' }]);
+    const bare = capture({ choices: [{ tool_calls: [call('c', 'f', '{}')], finish_reason: 'tool_calls' }] });
+    expect(bare.outputMessages).toEqual([{ role: 'assistant', content: '', finishReason: 'tool_calls', toolCalls: [{ id: 'c', name: 'f', arguments: '{}' }] }]);
+  });
+
+  it('charges arguments to the content cap and bounds the number of calls', () => {
+    const long = 'a'.repeat(20_000);
+    const info = capture({ choices: [{ message: { content: 'hi', tool_calls: [call('1', 'f', long), call('2', 'g', long)] }, finish_reason: 'tool_calls' }] });
+    const calls = info.outputMessages![0]!.toolCalls!;
+    expect(2 + calls.reduce((n, c) => n + c.arguments.length, 0)).toBe(16 * 1024);
+    const many = capture({ choices: [{ message: { tool_calls: Array.from({ length: 100 }, (_, i) => call(`c${i}`, 'f', '{}')) } }] });
+    expect(many.outputMessages![0]!.toolCalls).toHaveLength(64);
+  });
+
+  it('is not captured without content capture', () => {
+    const obs = new JsonBodyObserver();
+    obs.write(enc.encode(JSON.stringify({ choices: [{ message: { tool_calls: [call('c', 'f', '{}')] } }] })));
+    expect(obs.finish().outputMessages).toBeUndefined();
   });
 });

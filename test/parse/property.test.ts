@@ -4,12 +4,12 @@ import { JsonBodyObserver } from '../../src/parse/json-body';
 import { JSON_SCAN_WINDOW_BYTES, MAX_PARSED_JSON_BYTES } from '../../src/parse/limits';
 import { parseRequestBody } from '../../src/parse/request';
 import { SseEventParser, SseObserver } from '../../src/parse/sse';
-import type { BodyObserver, ResponseInfo } from '../../src/parse/types';
+import type { BodyEnd, BodyObserver, OutputToolCall, ResponseInfo } from '../../src/parse/types';
 
 const enc = new TextEncoder();
 
 /** Feeds `bytes` cut at `cuts` (any numbers; taken modulo length+1, sorted, repeats allowed). */
-function feed<T extends BodyObserver>(obs: T, bytes: Uint8Array, cuts: number[] = []): { info: ResponseInfo; obs: T } {
+function feed<T extends BodyObserver>(obs: T, bytes: Uint8Array, cuts: number[] = [], end?: BodyEnd): { info: ResponseInfo; obs: T } {
   const points = cuts.map((c) => c % (bytes.byteLength + 1)).sort((a, b) => a - b);
   let start = 0;
   for (const p of points) {
@@ -17,8 +17,14 @@ function feed<T extends BodyObserver>(obs: T, bytes: Uint8Array, cuts: number[] 
     start = p;
   }
   obs.write(bytes.subarray(start));
-  return { info: obs.finish(), obs };
+  return { info: obs.finish(end), obs };
 }
+
+/** How a body ended: whole or cut, with or without an expected number of choices; or the older call. */
+const endArb: fc.Arbitrary<BodyEnd | undefined> = fc.option(
+  fc.record({ complete: fc.boolean(), expectedChoices: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: ['complete'] }),
+  { nil: undefined },
+);
 
 const cutsArb = fc.array(fc.nat(), { maxLength: 24 });
 const eolArb = fc.constantFrom('\n', '\r\n', '\r');
@@ -32,8 +38,16 @@ const noEol = (s: string) => !/[\r\n]/.test(s);
 
 // ---------------------------------------------------------------- SSE streams
 
+interface UsageSpec {
+  a: number;
+  b: number;
+  anthropic: boolean;
+  cached?: number;
+  cacheWrite?: number;
+  reasoning?: number;
+}
 type StreamEvent =
-  | { kind: 'chunk'; content: string; finish?: string; usage?: { a: number; b: number; anthropic: boolean }; requestId?: string; pretty: boolean }
+  | { kind: 'chunk'; content: string; finish?: string; usage?: UsageSpec; requestId?: string; status?: number; time?: number; pretty: boolean }
   | { kind: 'comment'; text: string }
   | { kind: 'keepalive' }
   | { kind: 'empty' };
@@ -46,8 +60,13 @@ const eventArb: fc.Arbitrary<StreamEvent> = fc.oneof(
         kind: fc.constant('chunk' as const),
         content: textArb,
         finish: fc.constantFrom('stop', 'length', 'tool_calls', 'end_turn'),
-        usage: fc.record({ a: fc.nat(100_000), b: fc.nat(100_000), anthropic: fc.boolean() }),
+        usage: fc.record(
+          { a: fc.nat(100_000), b: fc.nat(100_000), anthropic: fc.boolean(), cached: fc.nat(1000), cacheWrite: fc.nat(1000), reasoning: fc.nat(1000) },
+          { requiredKeys: ['a', 'b', 'anthropic'] },
+        ),
         requestId: idArb,
+        status: fc.constantFrom(200, 429, 529),
+        time: fc.nat(10_000_000_000),
         pretty: fc.boolean(),
       },
       { requiredKeys: ['kind', 'content', 'pretty'] },
@@ -78,11 +97,20 @@ function chunkJson(e: Extract<StreamEvent, { kind: 'chunk' }>, n: number): strin
     choices: [{ index: 0, delta: { content: e.content }, finish_reason: e.finish ?? null }],
   };
   if (e.usage) {
-    body.usage = e.usage.anthropic
-      ? { input_tokens: e.usage.a, output_tokens: e.usage.b }
-      : { prompt_tokens: e.usage.a, completion_tokens: e.usage.b, total_tokens: e.usage.a + e.usage.b };
+    const u = e.usage;
+    body.usage = u.anthropic
+      ? { input_tokens: u.a, output_tokens: u.b, cache_read_input_tokens: u.cached, cache_creation_input_tokens: u.cacheWrite, output_tokens_details: u.reasoning === undefined ? undefined : { reasoning_tokens: u.reasoning } }
+      : {
+          prompt_tokens: u.a,
+          completion_tokens: u.b,
+          total_tokens: u.a + u.b,
+          prompt_tokens_details: { cached_tokens: u.cached, cache_write_tokens: u.cacheWrite },
+          completion_tokens_details: u.reasoning === undefined ? undefined : { reasoning_tokens: u.reasoning },
+        };
   }
   if (e.requestId !== undefined) body.request_id = e.requestId;
+  if (e.status !== undefined) body.llm_status_code = e.status;
+  if (e.time !== undefined) body.response_time = e.time;
   return JSON.stringify(body, null, e.pretty ? 1 : undefined);
 }
 
@@ -105,7 +133,9 @@ function expectedSse(s: Stream): { info: ResponseInfo; done: boolean; events: nu
   let first: number | undefined;
   let requestId: string | undefined;
   let finish: string | undefined;
-  let usage: { a: number; b: number } | undefined;
+  let usage: UsageSpec | undefined;
+  let status: number | undefined;
+  let time: number | undefined;
   let events = 0;
   s.events.forEach((e, n) => {
     if (e.kind === 'keepalive') events++;
@@ -115,6 +145,8 @@ function expectedSse(s: Stream): { info: ResponseInfo; done: boolean; events: nu
     requestId ??= e.requestId;
     if (e.finish !== undefined) finish = e.finish;
     if (e.usage) usage = e.usage;
+    if (e.status !== undefined) status = e.status;
+    if (e.time !== undefined) time = e.time;
   });
   const info: ResponseInfo = {};
   if (first !== undefined) {
@@ -126,7 +158,12 @@ function expectedSse(s: Stream): { info: ResponseInfo; done: boolean; events: nu
   if (usage) {
     info.inputTokens = usage.a;
     info.outputTokens = usage.b;
+    if (usage.cached !== undefined) info.cacheReadInputTokens = usage.cached;
+    if (usage.cacheWrite !== undefined) info.cacheWriteInputTokens = usage.cacheWrite;
+    if (usage.reasoning !== undefined) info.reasoningOutputTokens = usage.reasoning;
   }
+  if (status !== undefined) info.providerStatusCode = status;
+  if (time !== undefined) info.gatewayDurationSeconds = time / 1e9;
   return { info, done: s.done, events: events + (s.done ? 1 : 0) };
 }
 
@@ -342,14 +379,33 @@ describe('parsers never throw on arbitrary input', () => {
 });
 
 describe('SseObserver (first event + tail window) properties', () => {
-  it('reports the same as the full parser for streams that fit the window, whatever the chunking', () => {
+  it('reports the same as the full parser for streams that fit the window, whatever the chunking, end or chunk mode', () => {
     fc.assert(
-      fc.property(streamArb, eolArb, cutsArb, (stream, eol, cuts) => {
+      fc.property(streamArb, eolArb, cutsArb, endArb, fc.boolean(), (stream, eol, cuts, end, stableChunks) => {
         const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
-        const full = feed(new SseEventParser(), bytes);
-        const windowed = feed(new SseObserver(), bytes, cuts);
-        expect(windowed.info).toStrictEqual(full.info);
+        const full = feed(new SseEventParser(), bytes, [], end);
+        const windowed = feed(new SseObserver({ stableChunks }), bytes, cuts, end);
+        expect(defined(windowed.info)).toStrictEqual(defined(full.info));
         expect(windowed.obs.done).toBe(full.obs.done);
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('marks the choice of a stream with error exactly when it was cut before its finish reason', () => {
+    fc.assert(
+      fc.property(streamArb, eolArb, endArb, (stream, eol, end) => {
+        const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
+        const expected = expectedSse(stream).info.finishReasons;
+        const seen = stream.events.some((e) => e.kind === 'chunk');
+        const cleanEnd = end === undefined || (end.complete && stream.done);
+        const wanted =
+          expected ?? (cleanEnd ? undefined : !end!.complete ? (seen || (end!.expectedChoices ?? 0) > 0 ? Array(Math.max(1, end!.expectedChoices ?? 0)).fill('error') : undefined) : seen ? ['error'] : undefined);
+        // A cut body with more expected choices than the one the stream has: the rest are errors.
+        const withRest = expected && end && !end.complete && (end.expectedChoices ?? 0) > 1 ? [...expected, ...Array((end.expectedChoices ?? 0) - 1).fill('error')] : wanted;
+        for (const obs of [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true })]) {
+          expect(feed(obs, bytes, [], end).info.finishReasons).toStrictEqual(withRest);
+        }
       }),
       { numRuns: 300 },
     );
@@ -373,8 +429,87 @@ describe('SseObserver (first event + tail window) properties', () => {
         const split = feed(new SseObserver(), bytes, cuts);
         expect(split.info).toStrictEqual(whole.info);
         expect(split.obs.done).toBe(whole.obs.done);
+        const stable = feed(new SseObserver({ stableChunks: true }), bytes, cuts);
+        expect(stable.info).toStrictEqual(whole.info);
+        expect(stable.obs.done).toBe(whole.obs.done);
       }),
       { numRuns: 60 },
+    );
+  });
+});
+
+// ---------------------------------------------------------------- tool calls
+
+interface ToolCallSpec {
+  id: string;
+  name: string;
+  arguments: string;
+  /** Where the streamed arguments are split into deltas (any numbers, taken modulo length). */
+  cuts: number[];
+}
+
+const toolCallArb: fc.Arbitrary<ToolCallSpec> = fc.record({
+  id: fc.string({ minLength: 1, maxLength: 12 }),
+  name: fc.string({ minLength: 1, maxLength: 20 }),
+  arguments: fc.oneof(
+    fc.json({ maxDepth: 2 }),
+    fc.string({ unit: 'binary', maxLength: 60 }),
+    fc.string({ unit: fc.constantFrom('{', '}', '"', '\\', ':', ',', 'é', '😀', '\n'), maxLength: 30 }),
+  ),
+  cuts: fc.array(fc.nat(), { maxLength: 6 }),
+});
+
+/** Code-unit cut points that never split a surrogate pair (a JSON string cannot carry half of one losslessly). */
+function argumentPieces(call: ToolCallSpec): string[] {
+  const text = call.arguments;
+  const points = [...new Set(call.cuts.map((c) => c % (text.length + 1)))]
+    .filter((p) => !(p > 0 && p < text.length && /[\uD800-\uDBFF]/.test(text[p - 1]!) && /[\uDC00-\uDFFF]/.test(text[p]!)))
+    .sort((a, b) => a - b);
+  const pieces: string[] = [];
+  let start = 0;
+  for (const p of [...points, text.length]) {
+    pieces.push(text.slice(start, p));
+    start = p;
+  }
+  return pieces;
+}
+
+/** The stream an OpenAI-style server sends for these calls: id and name first, then argument deltas, interleaved. */
+function toolCallStream(calls: ToolCallSpec[]): string {
+  const base = { id: 'chatcmpl-t', object: 'chat.completion.chunk', model: 'm' };
+  const event = (delta: unknown, finish: string | null = null) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  let text = event({ role: 'assistant', content: null });
+  const queues = calls.map((call, index) => [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }, ...argumentPieces(call).map((piece) => ({ index, function: { arguments: piece } }))]);
+  // Round-robin over the calls, as parallel tool calls may arrive.
+  while (queues.some((q) => q.length > 0)) {
+    for (const queue of queues) {
+      const next = queue.shift();
+      if (next) text += event({ tool_calls: [next] });
+    }
+  }
+  return text + event({}, 'tool_calls') + 'data: [DONE]\n\n';
+}
+
+function toolCallBody(calls: ToolCallSpec[]): string {
+  return JSON.stringify({
+    request_id: 'r',
+    model: 'm',
+    choices: [{ message: { role: 'assistant', content: null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: 'tool_calls' }],
+  });
+}
+
+describe('tool call properties (content capture)', () => {
+  it('streamed arguments reassembled equal the whole-response ones, for any delta split and any chunking', () => {
+    fc.assert(
+      fc.property(fc.array(toolCallArb, { minLength: 1, maxLength: 4 }), cutsArb, (calls, cuts) => {
+        const whole = feed(new JsonBodyObserver({ captureContent: true }), enc.encode(toolCallBody(calls))).info.outputMessages;
+        const streamed = feed(new SseEventParser({ captureContent: true }), enc.encode(toolCallStream(calls)), cuts).info.outputMessages;
+        const expected: OutputToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
+        expect(whole?.[0]?.toolCalls).toStrictEqual(expected);
+        expect(streamed?.[0]?.toolCalls).toStrictEqual(expected);
+        expect(streamed?.[0]?.finishReason).toBe('tool_calls');
+      }),
+      { numRuns: 300 },
     );
   });
 });

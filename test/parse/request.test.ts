@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { MAX_PARSED_REQUEST_CHARS } from '../../src/parse/limits';
-import { parseRequestBody } from '../../src/parse/request';
+import { fallbackServed, parseRequestBody } from '../../src/parse/request';
 
 /** A chat body whose `messages` push it past the exact-parse limit, so it is scanned. */
 function largeBody(fields: Record<string, unknown>, order: 'model-first' | 'messages-first' = 'model-first'): string {
@@ -151,5 +151,158 @@ describe('parseRequestBody on a body larger than 64 KB (scanned)', () => {
   it('tolerates whitespace around the colon', () => {
     const text = JSON.stringify({ model: 'gpt-5', stream: true, max_tokens: 9, messages: [{ role: 'user', content: 'x'.repeat(70_000) }] }, null, 2);
     expect(parseRequestBody(text)).toEqual({ model: 'gpt-5', maxTokens: 9, stream: true });
+  });
+});
+
+describe('parseRequestBody: second-release parameters', () => {
+  const full = {
+    model: 'claude-sonnet-4-6',
+    messages: [{ role: 'user', content: 'hi' }],
+    max_completion_tokens: 512,
+    temperature: 0.3,
+    top_p: 0.9,
+    frequency_penalty: 0.5,
+    presence_penalty: -0.25,
+    top_k: 40,
+    seed: 1234,
+    stop: ['\n\n', 'END'],
+    n: 2,
+    response_format: { type: 'json_schema', json_schema: { name: 'answer', schema: { type: 'object' } } },
+    reasoning_effort: 'high',
+    fallbacks: [{ model: 'gpt-5' }, { model: 'gemini-2.5-flash', temperature: 0 }],
+    model_region: 'global',
+    transcript_id: 'a1b2c3d4-transcript',
+  };
+  const expected = {
+    model: 'claude-sonnet-4-6',
+    maxTokens: 512,
+    temperature: 0.3,
+    topP: 0.9,
+    frequencyPenalty: 0.5,
+    presencePenalty: -0.25,
+    topK: 40,
+    seed: 1234,
+    stopSequences: ['\n\n', 'END'],
+    choiceCount: 2,
+    outputType: 'json',
+    reasoningLevel: 'high',
+    fallbackModels: ['gpt-5', 'gemini-2.5-flash'],
+    modelRegion: 'global',
+    transcriptId: 'a1b2c3d4-transcript',
+    stream: false,
+  };
+
+  it('reads every parameter of a parsed body', () => {
+    expect(parseRequestBody(JSON.stringify(full))).toMatchObject(expected);
+  });
+
+  it('prefers max_tokens over max_completion_tokens', () => {
+    expect(parseRequestBody('{"max_tokens":10,"max_completion_tokens":20}').maxTokens).toBe(10);
+    expect(parseRequestBody('{"max_completion_tokens":20}').maxTokens).toBe(20);
+  });
+
+  it('reads stop as a string, and bounds the list and each entry', () => {
+    expect(parseRequestBody('{"stop":"###"}').stopSequences).toEqual(['###']);
+    const many = parseRequestBody(JSON.stringify({ stop: Array.from({ length: 40 }, (_, i) => `s${i}`) })).stopSequences!;
+    expect(many).toHaveLength(16);
+    expect(parseRequestBody(JSON.stringify({ stop: ['x'.repeat(1000)] })).stopSequences).toEqual(['x'.repeat(256)]);
+    expect(parseRequestBody(JSON.stringify({ stop: [1, null, '', 'ok'] })).stopSequences).toEqual(['ok']);
+    expect(parseRequestBody('{"stop":[]}').stopSequences).toBeUndefined();
+    expect(parseRequestBody('{"stop":null}').stopSequences).toBeUndefined();
+  });
+
+  it('reports n only when it is an integer other than 1', () => {
+    expect(parseRequestBody('{"n":1}').choiceCount).toBeUndefined();
+    expect(parseRequestBody('{"n":3}').choiceCount).toBe(3);
+    expect(parseRequestBody('{"n":1.5}').choiceCount).toBeUndefined();
+    expect(parseRequestBody('{"n":"2"}').choiceCount).toBeUndefined();
+  });
+
+  it('maps response_format to the output type', () => {
+    const type = (format: unknown) => parseRequestBody(JSON.stringify({ response_format: format })).outputType;
+    expect(type({ type: 'json_object' })).toBe('json');
+    expect(type({ type: 'json_schema', json_schema: {} })).toBe('json');
+    expect(type({ type: 'text' })).toBe('text');
+    expect(type({ type: 'grammar' })).toBeUndefined();
+    expect(type('json')).toBeUndefined();
+  });
+
+  it('reads reasoning.effort when reasoning_effort is absent, as sent', () => {
+    expect(parseRequestBody('{"reasoning":{"effort":"Medium"}}').reasoningLevel).toBe('Medium');
+    expect(parseRequestBody('{"reasoning_effort":"low","reasoning":{"effort":"high"}}').reasoningLevel).toBe('low');
+    expect(parseRequestBody(JSON.stringify({ reasoning_effort: 'x'.repeat(500) })).reasoningLevel).toHaveLength(64);
+  });
+
+  it('reads fallback models, bounded, skipping entries without a model', () => {
+    const fallbacks = [{ model: 'a' }, { temperature: 1 }, 'b', { model: 7 }, ...Array.from({ length: 30 }, (_, i) => ({ model: `m${i}` }))];
+    const models = parseRequestBody(JSON.stringify({ fallbacks })).fallbackModels!;
+    expect(models.slice(0, 3)).toEqual(['a', 'b', 'm0']);
+    expect(models).toHaveLength(16);
+    expect(parseRequestBody('{"fallbacks":{}}').fallbackModels).toBeUndefined();
+  });
+
+  it('keeps seed and top_k only when they are integers (seed may be negative)', () => {
+    expect(parseRequestBody('{"seed":-7,"top_k":3}')).toMatchObject({ seed: -7, topK: 3 });
+    expect(parseRequestBody('{"seed":1.5,"top_k":-3}')).not.toHaveProperty('seed');
+    expect(parseRequestBody('{"seed":1.5,"top_k":-3}')).not.toHaveProperty('topK');
+  });
+
+  it('leaves every absent parameter out (no key, not even undefined)', () => {
+    const info = parseRequestBody('{"model":"m","messages":[]}');
+    for (const key of ['topP', 'topK', 'seed', 'stopSequences', 'choiceCount', 'outputType', 'reasoningLevel', 'fallbackModels', 'modelRegion', 'transcriptId']) {
+      expect(info).not.toHaveProperty(key);
+    }
+  });
+
+  it('keeps tools only with content capture on', () => {
+    const tools = [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object' } } }];
+    expect(parseRequestBody(JSON.stringify({ model: 'm', tools })).toolDefinitions).toBeUndefined();
+    expect(parseRequestBody(JSON.stringify({ model: 'm', tools }), true).toolDefinitions).toEqual(tools);
+  });
+
+  it('finds the parameters in a large (scanned) body, before or after the messages', () => {
+    const { model, messages, ...rest } = full;
+    for (const order of ['model-first', 'messages-first'] as const) {
+      const info = parseRequestBody(largeBody({ model, ...rest }, order));
+      expect(info).toMatchObject(expected);
+    }
+  });
+
+  it('does not take parameters written inside message content (scanned body)', () => {
+    const text = largeBody({ model: 'm' }).replace('"role":"system"', '"role":"system","note":"\\"top_p\\": 0.1, \\"seed\\": 9"');
+    const info = parseRequestBody(text);
+    expect(info.topP).toBeUndefined();
+    expect(info.seed).toBeUndefined();
+  });
+
+  it('reads the scalars of a small request cut short', () => {
+    const text = '{"model":"gpt-5","top_p":0.5,"seed":3,"stop":["a","b"],"fallbacks":[{"model":"x"}],"transcript_id":"t-1","messages":[{"role":"user","content":"hel';
+    expect(parseRequestBody(text)).toMatchObject({ model: 'gpt-5', topP: 0.5, seed: 3, stopSequences: ['a', 'b'], fallbackModels: ['x'], transcriptId: 't-1' });
+  });
+
+  it('ignores an array value that never closes within its bound', () => {
+    const text = largeBody({ model: 'm' }).replace('{"model":"m",', `{"model":"m","fallbacks":[{"model":"${'q'.repeat(5000)}"}],`);
+    expect(parseRequestBody(text).fallbackModels).toBeUndefined();
+  });
+});
+
+describe('fallbackServed', () => {
+  const request = (model: string, fallbacks?: string[]) => ({ model, fallbackModels: fallbacks, stream: false });
+
+  it('is undefined when the request named no fallbacks or the response no model', () => {
+    expect(fallbackServed(request('a'), 'b')).toBeUndefined();
+    expect(fallbackServed(request('a', ['b']), undefined)).toBeUndefined();
+    expect(fallbackServed(undefined, 'b')).toBeUndefined();
+  });
+
+  it('is true when a fallback model answered, false when the requested one did', () => {
+    expect(fallbackServed(request('claude-sonnet-4-6', ['gpt-5']), 'gpt-5')).toBe(true);
+    expect(fallbackServed(request('claude-sonnet-4-6', ['gpt-5']), 'claude-sonnet-4-6')).toBe(false);
+  });
+
+  it('accepts a dated id of either, and is false for a model that is neither', () => {
+    expect(fallbackServed(request('claude-opus-4-6', ['gpt-5']), 'gpt-5-2026-01-01')).toBe(true);
+    expect(fallbackServed(request('claude-opus-4-6', ['claude-opus-4']), 'claude-opus-4-6-20260101')).toBe(false);
+    expect(fallbackServed(request('qwen3.5-4b-32k-fast', ['gpt-5']), 'qwen3.5-4b-32k')).toBe(false);
   });
 });

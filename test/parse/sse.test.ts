@@ -345,3 +345,261 @@ describe('SseObserver on streams longer than its tail window', () => {
     expect(obs.finish().outputTokens).toBe(5000);
   });
 });
+
+describe('SseEventParser usage details and gateway envelope', () => {
+  const usageChunk = (usage: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id: 'c', model: 'm', choices: [], usage, ...extra });
+
+  it('takes the details from the last usage, never summing them', () => {
+    const events = [
+      chunk({ content: 'a' }, null, 1, { usage: { prompt_tokens: 24, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 16 }, completion_tokens_details: { reasoning_tokens: 1 } } }),
+      chunk({ content: 'b' }, 'stop', 2, { usage: { prompt_tokens: 24, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 16 }, completion_tokens_details: { reasoning_tokens: 2 } } }),
+      usageChunk({ prompt_tokens: 24, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 16, cache_write_tokens: 8 }, completion_tokens_details: { reasoning_tokens: 2 } }),
+    ];
+    for (const obs of [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true })]) {
+      obs.write(enc.encode(sse(events)));
+      expect(obs.finish()).toMatchObject({ inputTokens: 24, outputTokens: 2, cacheReadInputTokens: 16, cacheWriteInputTokens: 8, reasoningOutputTokens: 2 });
+    }
+  });
+
+  it('does not carry details over from an earlier usage that the last one lacks', () => {
+    const events = [chunk({ content: 'a' }, 'stop', 1, { usage: { prompt_tokens: 5, prompt_tokens_details: { cached_tokens: 3 } } }), usageChunk({ prompt_tokens: 5, completion_tokens: 1 })];
+    expect(run(sse(events)).info).not.toHaveProperty('cacheReadInputTokens');
+  });
+
+  it('reads llm_status_code and response_time from any event, the last one winning', () => {
+    const events = [
+      chunk({ role: 'assistant', content: '' }, null, 0, { llm_status_code: 200 }),
+      chunk({ content: 'x' }, 'stop', 1, { response_time: 100_000_000 }),
+      usageChunk({ prompt_tokens: 1, completion_tokens: 1 }, { response_time: 900_000_000, llm_status_code: 529 }),
+    ];
+    for (const obs of [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true })]) {
+      obs.write(enc.encode(sse(events)));
+      const info = obs.finish();
+      expect(info.providerStatusCode).toBe(529);
+      expect(info.gatewayDurationSeconds).toBeCloseTo(0.9, 9);
+    }
+  });
+
+  it('reads the envelope of the first event when it is the only one', () => {
+    const { info } = run(sse([chunk({ content: 'x' }, 'stop', 1, { llm_status_code: 200, response_time: 5_000_000 })]));
+    expect(info).toMatchObject({ providerStatusCode: 200, gatewayDurationSeconds: 0.005 });
+  });
+});
+
+describe('finish(end): choices whose finish reason never came', () => {
+  const observers = () => [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true }), new SseEventParser({ captureContent: true })];
+  const finishWith = (text: string, end?: Parameters<SseEventParser['finish']>[0]) =>
+    observers().map((obs) => {
+      obs.write(enc.encode(text));
+      return obs.finish(end).finishReasons;
+    });
+  const two = (finish0: string | null, finish1: string | null) => [
+    { id: 'c', model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
+    { id: 'c', model: 'm', choices: [{ index: 1, delta: { role: 'assistant', content: '' }, finish_reason: null }] },
+    { id: 'c', model: 'm', choices: [{ index: 0, delta: { content: 'a' }, finish_reason: finish0 }] },
+    { id: 'c', model: 'm', choices: [{ index: 1, delta: { content: 'b' }, finish_reason: finish1 }] },
+  ];
+
+  it('adds nothing to a stream that ended with [DONE]', () => {
+    for (const reasons of finishWith(sse(liveEvents()), { complete: true, expectedChoices: 1 })) expect(reasons).toEqual(['stop']);
+  });
+
+  it('adds nothing without the end argument (the older call)', () => {
+    for (const reasons of finishWith(sse(liveEvents().slice(0, 2), '\n', false))) expect(reasons).toBeUndefined();
+  });
+
+  it('marks every expected choice of a body cut before it finished', () => {
+    const cut = sse(liveEvents().slice(0, 2), '\n', false);
+    for (const reasons of finishWith(cut, { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
+    for (const reasons of finishWith(cut, { complete: false, expectedChoices: 2 })) expect(reasons).toEqual(['error', 'error']);
+    for (const reasons of finishWith('', { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
+  });
+
+  it('keeps the reasons that came when the body was cut (or cancelled) after them', () => {
+    for (const reasons of finishWith(sse(two('stop', null), '\n', false), { complete: false, expectedChoices: 2 })) expect(reasons).toEqual(['stop', 'error']);
+    for (const reasons of finishWith(sse(liveEvents()), { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['stop']);
+  });
+
+  it('marks a seen choice that never finished in a stream that ended cleanly without [DONE]', () => {
+    for (const reasons of finishWith(sse(liveEvents().slice(0, 2), '\n', false), { complete: true, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
+  });
+
+  it('does not invent a choice the gateway never sent when the body completed (n ignored by the model)', () => {
+    for (const reasons of finishWith(sse(liveEvents(), '\n', false), { complete: true, expectedChoices: 2 })) expect(reasons).toEqual(['stop']);
+  });
+
+  it('marks the unfinished choices of a stream that carried an error event, even before [DONE]', () => {
+    const events = [...liveEvents().slice(0, 2), { error: { code: 'upstream_unavailable', message: 'provider went away' } }];
+    for (const reasons of finishWith(sse(events), { complete: true, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
+  });
+
+  it('lists reasons by choice index after a cut, whatever order they came in', () => {
+    const events = two(null, 'length');
+    for (const reasons of finishWith(sse(events, '\n', false), { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['error', 'length']);
+  });
+
+  it('gives the captured output message the error reason too', () => {
+    const obs = new SseEventParser({ captureContent: true });
+    obs.write(enc.encode(sse(liveEvents().slice(0, 3), '\n', false)));
+    expect(obs.finish({ complete: false, expectedChoices: 1 }).outputMessages).toEqual([{ role: 'assistant', content: 'The capital', finishReason: 'error' }]);
+  });
+});
+
+describe('SseEventParser output tool calls (content capture)', () => {
+  const toolDelta = (calls: unknown[], finish: string | null = null, index = 0) => ({ id: 'c', model: 'm', choices: [{ index, delta: { tool_calls: calls }, finish_reason: finish }] });
+
+  it('assembles tool calls from deltas split across chunks, by call index', () => {
+    const events = [
+      { id: 'c', model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: null }, finish_reason: null }] },
+      toolDelta([{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }]),
+      toolDelta([{ index: 0, function: { arguments: '{"ci' } }]),
+      toolDelta([{ index: 0, function: { arguments: 'ty":"Par' } }, { index: 1, id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '{"tz"' } }]),
+      toolDelta([{ index: 1, function: { arguments: ':"CET"}' } }, { index: 0, function: { arguments: 'is"}' } }]),
+      toolDelta([], 'tool_calls'),
+    ];
+    const obs = new SseEventParser({ captureContent: true });
+    const bytes = enc.encode(sse(events));
+    for (let i = 0; i < bytes.byteLength; i += 7) obs.write(bytes.subarray(i, i + 7));
+    expect(obs.finish().outputMessages).toEqual([
+      {
+        role: 'assistant',
+        content: '',
+        finishReason: 'tool_calls',
+        toolCalls: [
+          { id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+          { id: 'call_2', name: 'get_time', arguments: '{"tz":"CET"}' },
+        ],
+      },
+    ]);
+  });
+
+  it('keeps the id and name of the first delta of each call', () => {
+    const events = [toolDelta([{ index: 0, id: 'first', function: { name: 'f', arguments: '{' } }]), toolDelta([{ index: 0, id: 'second', function: { name: 'g', arguments: '}' } }], 'tool_calls')];
+    const obs = new SseEventParser({ captureContent: true });
+    obs.write(enc.encode(sse(events)));
+    expect(obs.finish().outputMessages![0]!.toolCalls).toEqual([{ id: 'first', name: 'f', arguments: '{}' }]);
+  });
+
+  it('charges arguments to the content cap', () => {
+    const piece = 'x'.repeat(5000);
+    const events = Array.from({ length: 5 }, () => toolDelta([{ index: 0, function: { arguments: piece } }]));
+    const obs = new SseEventParser({ captureContent: true });
+    obs.write(enc.encode(sse(events)));
+    expect(obs.finish().outputMessages![0]!.toolCalls![0]!.arguments).toHaveLength(16 * 1024);
+  });
+
+  it('does not capture tool calls without content capture', () => {
+    const obs = new SseEventParser();
+    obs.write(enc.encode(sse([toolDelta([{ index: 0, id: 'c', function: { name: 'f', arguments: '{}' } }], 'tool_calls')])));
+    const info = obs.finish();
+    expect(info.outputMessages).toBeUndefined();
+    expect(info.finishReasons).toEqual(['tool_calls']);
+  });
+});
+
+describe('SseObserver chunk modes', () => {
+  const long = (count: number) => {
+    let text = `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n`;
+    for (let i = 0; i < count; i++) text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{"content":"word ${i}"},"finish_reason":null}]}\n\n`;
+    text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`;
+    text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${count},"prompt_tokens_details":{"cached_tokens":2}},"llm_status_code":200,"response_time":42000000}\n\ndata: [DONE]\n\n`;
+    return enc.encode(text);
+  };
+  const expected = { responseId: 'chatcmpl-long', responseModel: 'gpt-5', finishReasons: ['stop'], inputTokens: 5, outputTokens: 3000, cacheReadInputTokens: 2, providerStatusCode: 200, gatewayDurationSeconds: 0.042 };
+
+  it('keeps references to the chunks with stableChunks, bounded to the window plus one chunk', () => {
+    const bytes = long(3000);
+    const obs = new SseObserver({ stableChunks: true });
+    const fed: Uint8Array[] = [];
+    let peak = 0;
+    for (let i = 0; i < bytes.byteLength; i += 13 * 1024) {
+      const piece = bytes.subarray(i, i + 13 * 1024);
+      fed.push(piece);
+      obs.write(piece);
+      peak = Math.max(peak, (obs as any).keptBytes);
+    }
+    expect(peak).toBeLessThan(32 * 1024 + 13 * 1024);
+    for (const kept of (obs as any).kept) expect(fed).toContain(kept);
+    expect((obs as any).ring).toBeUndefined();
+    expect(obs.finish()).toMatchObject(expected);
+  });
+
+  it('copies the end of a chunk larger than twice the window instead of pinning it', () => {
+    const bytes = long(3000);
+    const obs = new SseObserver({ stableChunks: true });
+    obs.write(bytes);
+    expect((obs as any).kept[0]).not.toBe(bytes);
+    expect((obs as any).keptBytes).toBe(32 * 1024);
+    expect(obs.finish()).toMatchObject(expected);
+  });
+
+  it('copies by default: reuse of the fed buffer after write does not change the result', () => {
+    const bytes = long(3000);
+    const obs = new SseObserver();
+    const scratch = new Uint8Array(13 * 1024);
+    for (let i = 0; i < bytes.byteLength; i += scratch.byteLength) {
+      const part = bytes.subarray(i, i + scratch.byteLength);
+      scratch.set(part);
+      obs.write(scratch.subarray(0, part.byteLength));
+      scratch.fill(0x20);
+    }
+    expect(obs.finish()).toMatchObject(expected);
+    expect(obs.done).toBe(true);
+  });
+
+  it('gives the same result in both modes, for any chunk size', () => {
+    const bytes = long(2000);
+    for (const size of [1000, 4093, 16 * 1024, 40_000]) {
+      const copy = new SseObserver();
+      const stable = new SseObserver({ stableChunks: true });
+      for (let i = 0; i < bytes.byteLength; i += size) {
+        copy.write(bytes.subarray(i, i + size));
+        stable.write(bytes.subarray(i, i + size));
+      }
+      expect(stable.finish({ complete: true })).toEqual(copy.finish({ complete: true }));
+    }
+  });
+});
+
+describe('SseObserver tail shortcut', () => {
+  it('parses only from the first event that matters in the tail window', () => {
+    const bytes = (() => {
+      let text = '';
+      for (let i = 0; i < 500; i++) text += `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"w${i}"},"finish_reason":null}]}\n\n`;
+      return enc.encode(text + `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n`);
+    })();
+    const parsed: string[] = [];
+    const original = JSON.parse;
+    JSON.parse = ((text: string, ...rest: []) => {
+      parsed.push(text);
+      return original(text, ...rest);
+    }) as typeof JSON.parse;
+    try {
+      const obs = new SseObserver();
+      obs.write(bytes);
+      expect(obs.finish().finishReasons).toEqual(['stop']);
+    } finally {
+      JSON.parse = original;
+    }
+    // The first event (head) and the finishing event: none of the 499 content deltas in between.
+    expect(parsed).toHaveLength(2);
+  });
+
+  it('falls back to the whole window when the last usage marker was not an event (a comment)', () => {
+    const events = liveEvents();
+    const text = sse(events, '\n', false) + `: "usage":{"prompt_tokens":999}\n\n` + 'data: [DONE]\n\n';
+    for (const obs of [new SseObserver(), new SseObserver({ stableChunks: true })]) {
+      obs.write(enc.encode(text));
+      expect(obs.finish()).toMatchObject({ inputTokens: 24, outputTokens: 8 });
+    }
+  });
+
+  it('finds a usage split across data lines (key at the end of one line, value on the next)', () => {
+    const split = 'data: {"id":"c","model":"m","choices":[],"usage"\ndata: :{"prompt_tokens":3,"completion_tokens":4}}\n\n';
+    const text = sse(liveEvents().slice(0, 4), '\n', false) + split + 'data: [DONE]\n\n';
+    for (const obs of [new SseEventParser(), new SseObserver()]) {
+      obs.write(enc.encode(text));
+      expect(obs.finish()).toMatchObject({ inputTokens: 3, outputTokens: 4 });
+    }
+  });
+});

@@ -28,7 +28,7 @@ import { join } from 'node:path';
 import { startSimulatedGateway } from '../../../examples/simulated-gateway/server';
 import { LlmGatewayInstrumentation } from '../../../src';
 import { findOuterGenAiSpan, type OuterGenAiSpan } from '../../../src/cooperation';
-import type { LlmGatewayInstrumentationConfig } from '../../../src/config';
+import type { LlmGatewayInstrumentationConfig } from '../../../src/types';
 import { LifecycleCounter } from '../telemetry';
 
 export type Framework = 'openai' | 'ai-sdk' | 'ai-sdk-legacy' | 'instrumentation-openai' | 'openinference' | 'langchain';
