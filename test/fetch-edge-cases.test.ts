@@ -190,7 +190,9 @@ describe('json() on a body that is not JSON', () => {
     telemetry.reset();
     const observed = await read();
     expect(native).toMatch(/^SyntaxError/);
-    expect(observed).toBe(native);
+    // Each response differs in length (its request_id, its timings): compare the error, not where.
+    const where = /\d+/g;
+    expect(observed.replace(where, 'N')).toBe(native.replace(where, 'N'));
     const [span] = await telemetry.waitForSpans(1);
     expect(span!.attributes['assemblyai.request_id']).toMatch(/^[0-9a-f-]{36}$/);
     expect(span!.status.code).toBe(SpanStatusCode.UNSET);

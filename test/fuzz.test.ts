@@ -622,7 +622,9 @@ function expectedInfo(payload: Payload): ResponseInfo | undefined {
   if (payload.contentType.includes('text/event-stream')) {
     const observer = new SseObserver();
     observer.write(payload.body);
-    return observer.finish();
+    // As the call ends a completed 2xx chat stream: a choice left unfinished was cut.
+    const answered = payload.status >= 200 && payload.status < 300;
+    return observer.finish({ complete: true, expectedChoices: answered ? 1 : undefined });
   }
   if (payload.contentType.includes('text/html') || payload.body.length > MAX_PARSED_JSON_BYTES) return undefined;
   try {

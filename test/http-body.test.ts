@@ -216,7 +216,7 @@ describe('compressed responses from the simulated gateway', () => {
       expect(response.headers['content-encoding']).toBe(mode.includes('gzip') ? 'gzip' : undefined);
       await readAll(response);
       const { attributes } = await oneSpan();
-      const { 'assemblyai.request_id': _id, 'gen_ai.response.id': _responseId, 'assemblyai.ratelimit.remaining': _r, 'assemblyai.ratelimit.reset': _reset, 'gen_ai.response.time_to_first_chunk': _ttfc, ...rest } = attributes;
+      const { 'assemblyai.request_id': _id, 'gen_ai.response.id': _responseId, 'assemblyai.ratelimit.remaining': _r, 'assemblyai.ratelimit.reset': _reset, 'gen_ai.response.time_to_first_chunk': _ttfc, 'assemblyai.gateway.duration': _gatewayDuration, ...rest } = attributes;
       return rest;
     };
     const plain = await attributesFor([]);

@@ -113,11 +113,11 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  async function chat(model: string, stream = false): Promise<number> {
+  async function chat(model: string, stream = false, extra: Record<string, unknown> = {}): Promise<number> {
     const response = await fetch(`${gateway!.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'sim-key', 'content-type': 'application/json' },
-      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }], ...(stream ? { stream: true } : {}) }),
+      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }], ...(stream ? { stream: true } : {}), ...extra }),
     });
     // Streams are read chunk by chunk, as streaming clients do.
     if (stream) for await (const _chunk of response.body as unknown as AsyncIterable<Uint8Array>);
@@ -151,8 +151,11 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
   }
 
   it('stores the metric names and labels the rules query', async () => {
-    expect(await chat('claude-sonnet-4-6')).toBe(200);
+    // A call that reads from the prompt cache and one a fallback serves: the cache-ratio and
+    // fallback rules query what these record.
+    expect(await chat('claude-sonnet-4-6', false, { x_sim: { cachedTokens: 8 } })).toBe(200);
     expect(await chat('claude-sonnet-4-6', true)).toBe(200);
+    expect(await chat('gpt-5-mini', false, { fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['gpt-5-mini'] } })).toBe(200);
     const names = async () =>
       new Set((await api<Record<string, string>[]>(`/api/v1/series?match[]=${encodeURIComponent('{__name__=~"gen_ai_.+|assemblyai_.+"}')}`)).map((s) => s.__name__));
     await waitFor('the call metrics to be scraped', async () => (await names()).has('gen_ai_client_operation_time_to_first_chunk_bucket'), 10_000);
@@ -163,8 +166,9 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     const referenced = new Set(exprs.match(/\b(?:gen_ai_client|assemblyai_ratelimit)_\w+/g));
     expect(referenced.size).toBeGreaterThanOrEqual(5);
     for (const name of referenced) expect(stored, `${name} (from alerts.yml)`).toContain(name);
-    // The JS exporter adds no unit suffix (`_seconds`), and `_total` only to counters.
-    expect([...stored].filter((n) => n.includes('_seconds') || n.endsWith('_total'))).toEqual([]);
+    // The JS exporter adds no unit suffix (`_seconds`), and `_total` only to counters (the usage details).
+    const counters = /^gen_ai_client_inference_usage_(cache_read_input|cache_write_input|reasoning_output)_tokens_total$/;
+    expect([...stored].filter((n) => n.includes('_seconds') || (n.endsWith('_total') && !counters.test(n)))).toEqual([]);
 
     const [remaining] = await query(`assemblyai_ratelimit_remaining{gen_ai_request_model="claude-sonnet-4-6"}`);
     expect(remaining?.metric).toMatchObject({

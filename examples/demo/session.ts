@@ -163,9 +163,9 @@ export function demoSession(gateways: DemoGateways): Step[] {
     },
     {
       title: 'A fallback',
-      detail: 'global fetch, fallbacks: [gpt-5]; the simulator fails claude-sonnet-4-6 upstream (x_sim: {failModels})',
+      detail: 'global fetch, fallbacks: [gpt-5]; the simulator fails claude-haiku-4-5 upstream (x_sim: {failModels})',
       async run() {
-        await fetchChat(us, { Authorization: apiKey }, { model: 'claude-sonnet-4-6', fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['claude-sonnet-4-6'] } });
+        await fetchChat(us, { Authorization: apiKey }, { model: 'claude-haiku-4-5-20251001', fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['claude-haiku-4-5-20251001'] } });
         return 1;
       },
     },
