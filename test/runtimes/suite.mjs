@@ -10,7 +10,7 @@
 // probes (what the runtime does where the contract promises nothing) print
 //   RUNTIME-PROBE {"runtime":"bun 1.4.5","probe":"...","observed":false,"note":"..."}
 // and the run ends with
-//   RUNTIME-RESULT {"runtime":"bun 1.4.5","passed":11,"failed":0}
+//   RUNTIME-RESULT {"runtime":"bun 1.4.5","passed":12,"failed":0}
 // The exit code is 1 when a check failed.
 import http from 'node:http';
 import { createRequire } from 'node:module';
