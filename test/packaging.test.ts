@@ -23,6 +23,7 @@ const run = promisify(execFile);
 let build: PackageBuild;
 let lean: string;
 let register: string;
+let packedFiles: string[];
 let gateway: SimulatedGateway;
 let receiver: OtlpReceiver;
 
@@ -68,7 +69,8 @@ beforeAll(async () => {
   [build, gateway, receiver] = await Promise.all([buildPackage(), startSimulatedGateway(), startOtlpReceiver()]);
   const packDir = mkdtempSync(join(tmpdir(), 'llm-gateway-pack-'));
   const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: build.dir, env: npmEnv() });
-  const [{ filename }] = JSON.parse(stdout) as [{ filename: string }];
+  const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
+  packedFiles = files.map((file) => file.path);
   const tarball = join(packDir, filename);
   [lean, register] = await Promise.all([
     installProject(tarball, [PACKAGE, '@opentelemetry/api']),
@@ -80,6 +82,11 @@ afterAll(async () => {
   await Promise.all([gateway?.close(), receiver?.close()]);
   build?.remove();
   for (const project of [lean, register]) if (project) rmSync(project, { recursive: true, force: true });
+});
+
+it('packs the license, the changelog, the README and both builds, and no sources or tests', () => {
+  expect(packedFiles).toEqual(expect.arrayContaining(['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/cjs/index.js', 'dist/esm/register.mjs']));
+  expect(packedFiles.filter((path) => !/^(dist\/|LICENSE$|CHANGELOG\.md$|README\.md$|package\.json$)/.test(path))).toEqual([]);
 });
 
 it('installs in at most 5 MB, without the SDK, for an app that brings its own', async () => {
