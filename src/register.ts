@@ -11,9 +11,11 @@
  * starts its own SDK never installs them, so they are loaded here, at run time, and only here.
  */
 import { diag } from '@opentelemetry/api';
+import type { Instrumentation } from '@opentelemetry/instrumentation';
 import type * as InstrumentationHttp from '@opentelemetry/instrumentation-http';
 import type * as InstrumentationUndici from '@opentelemetry/instrumentation-undici';
 import type * as SdkNode from '@opentelemetry/sdk-node';
+import type { RequestOptions } from 'node:http';
 import { resolveConfig } from './config';
 import { authorityOfRequestOptions, authorityOfUrl, gatewayRegion } from './gateway';
 import { LlmGatewayInstrumentation } from './instrumentation';
@@ -49,27 +51,29 @@ function start(): void {
   // paying nothing (no span, no traceparent header). An app that wants all of its HTTP traced
   // starts its own NodeSDK with them and adds this instrumentation.
   const config = resolveConfig({});
-  const isGateway = (authority: string | undefined) => authority !== undefined && gatewayRegion(config, authority.toLowerCase()) !== undefined;
-  const sdk = new sdkNode.NodeSDK({
-    // Ours last: its wrapper of http.request then sits above the http instrumentation's at once.
-    instrumentations: [
-      ...(undici ? [new undici.UndiciInstrumentation({ ignoreRequestHook: (request) => !isGateway(authorityOfUrl(request.origin)) })] : []),
-      ...(http
-        ? [
-            new http.HttpInstrumentation({
-              disableIncomingRequestInstrumentation: true,
-              ignoreOutgoingRequestHook: (request) => !isGateway(authorityOfRequestOptions(request)),
-            }),
-          ]
-        : []),
-      new LlmGatewayInstrumentation(),
-    ],
-  });
+  const isGateway = (authority: string | undefined) =>
+    authority !== undefined && gatewayRegion(config, authority.toLowerCase()) !== undefined;
+  const instrumentations: Instrumentation[] = [];
+  if (undici) {
+    const ignoreRequestHook = (request: { origin: string }) => !isGateway(authorityOfUrl(request.origin));
+    instrumentations.push(new undici.UndiciInstrumentation({ ignoreRequestHook }));
+  }
+  if (http) {
+    const ignoreOutgoingRequestHook = (request: RequestOptions) => !isGateway(authorityOfRequestOptions(request));
+    instrumentations.push(
+      new http.HttpInstrumentation({ disableIncomingRequestInstrumentation: true, ignoreOutgoingRequestHook }),
+    );
+  }
+  // Ours last: its wrapper of http.request then sits above the http instrumentation's at once.
+  instrumentations.push(new LlmGatewayInstrumentation());
+  const sdk = new sdkNode.NodeSDK({ instrumentations });
   sdk.start();
   // After start(): the SDK has set the diag logger OTEL_LOG_LEVEL asks for.
   const missing = [undici ? [] : [INSTRUMENTATION_UNDICI], http ? [] : [INSTRUMENTATION_HTTP]].flat();
   if (missing.length > 0) {
-    diag.info(`llm-gateway register: ${missing.join(' and ')} not installed: gateway spans have no HTTP child span (npm install ${missing.join(' ')})`);
+    diag.info(
+      `llm-gateway register: ${missing.join(' and ')} not installed: gateway spans have no HTTP child span (npm install ${missing.join(' ')})`,
+    );
   }
   // The http instrumentation wraps node:http(s) at their next require. Requiring them now,
   // before the application loads, covers ES module apps too (`import http from 'node:http'`
@@ -85,8 +89,8 @@ function loadOptional<T>(name: string): T | undefined {
     return require(name) as T;
   } catch (error) {
     // A module that the package itself requires and cannot find is a broken install, not a missing package.
-    const notFound = (error as NodeJS.ErrnoException).code === 'MODULE_NOT_FOUND' && String((error as Error).message).includes(`'${name}'`);
-    if (notFound) return undefined;
+    const { code, message } = error as NodeJS.ErrnoException;
+    if (code === 'MODULE_NOT_FOUND' && message.includes(`'${name}'`)) return undefined;
     throw error;
   }
 }
@@ -94,7 +98,9 @@ function loadOptional<T>(name: string): T | undefined {
 function flushOnExit(sdk: SdkNode.NodeSDK): void {
   let flushed: Promise<void> | undefined;
   const flush = (): Promise<void> =>
-    (flushed ??= sdk.shutdown().catch((error: unknown) => diag.error('llm-gateway register: could not flush telemetry', error)));
+    (flushed ??= sdk
+      .shutdown()
+      .catch((error: unknown) => diag.error('llm-gateway register: could not flush telemetry', error)));
 
   // The event loop is empty: the export keeps it alive until done, then the process exits with
   // its own exit code. (process.exit() skips this: nothing asynchronous can run after it.)

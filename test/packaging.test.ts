@@ -30,14 +30,18 @@ let receiver: OtlpReceiver;
 /** The packages of the README's zero-code install command (`npm install ... @opentelemetry/sdk-node ...`). */
 function readmeRegisterInstall(): string[] {
   const readme = readFileSync(join(REPO_ROOT, 'README.md'), 'utf8');
-  const command = readme.split('\n').find((line) => line.startsWith(`npm install ${PACKAGE} `) && line.includes('@opentelemetry/sdk-node'));
+  const command = readme
+    .split('\n')
+    .find((line) => line.startsWith(`npm install ${PACKAGE} `) && line.includes('@opentelemetry/sdk-node'));
   if (!command) throw new Error('README.md has no `npm install` command for the register path');
   return command.split(/\s+/).slice(2);
 }
 
 /** The version the repository tests with, so the registry is asked only for what the npm cache lacks. */
 function testedVersion(name: string): string {
-  return (JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }).version;
+  return (
+    JSON.parse(readFileSync(join(REPO_ROOT, 'node_modules', name, 'package.json'), 'utf8')) as { version: string }
+  ).version;
 }
 
 async function installProject(tarball: string, packages: string[]): Promise<string> {
@@ -52,7 +56,12 @@ async function installProject(tarball: string, packages: string[]): Promise<stri
 }
 
 function npmEnv(): NodeJS.ProcessEnv {
-  return childEnv({ npm_config_loglevel: 'error', npm_config_audit: 'false', npm_config_fund: 'false', npm_config_update_notifier: 'false' });
+  return childEnv({
+    npm_config_loglevel: 'error',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    npm_config_update_notifier: 'false',
+  });
 }
 
 function appEnv(service: string): NodeJS.ProcessEnv {
@@ -68,7 +77,10 @@ function appEnv(service: string): NodeJS.ProcessEnv {
 beforeAll(async () => {
   [build, gateway, receiver] = await Promise.all([buildPackage(), startSimulatedGateway(), startOtlpReceiver()]);
   const packDir = mkdtempSync(join(tmpdir(), 'llm-gateway-pack-'));
-  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: build.dir, env: npmEnv() });
+  const { stdout } = await run('npm', ['pack', '--json', '--pack-destination', packDir], {
+    cwd: build.dir,
+    env: npmEnv(),
+  });
   const [{ filename, files }] = JSON.parse(stdout) as [{ filename: string; files: { path: string }[] }];
   packedFiles = files.map((file) => file.path);
   const tarball = join(packDir, filename);
@@ -85,8 +97,19 @@ afterAll(async () => {
 });
 
 it('packs the license, the changelog, the README and both builds, and no sources or tests', () => {
-  expect(packedFiles).toEqual(expect.arrayContaining(['LICENSE', 'CHANGELOG.md', 'README.md', 'package.json', 'dist/cjs/index.js', 'dist/esm/register.mjs']));
-  expect(packedFiles.filter((path) => !/^(dist\/|LICENSE$|CHANGELOG\.md$|README\.md$|package\.json$)/.test(path))).toEqual([]);
+  expect(packedFiles).toEqual(
+    expect.arrayContaining([
+      'LICENSE',
+      'CHANGELOG.md',
+      'README.md',
+      'package.json',
+      'dist/cjs/index.js',
+      'dist/esm/register.mjs',
+    ]),
+  );
+  expect(
+    packedFiles.filter((path) => !/^(dist\/|LICENSE$|CHANGELOG\.md$|README\.md$|package\.json$)/.test(path)),
+  ).toEqual([]);
 });
 
 it('installs in at most 5 MB, without the SDK, for an app that brings its own', async () => {
@@ -110,18 +133,27 @@ describe.each([
     const genAi = spansOf().filter((s) => s.name === 'chat claude-sonnet-4-6');
     expect(genAi.map((s) => s.attributes['assemblyai.request_id'])).toContain(fetchRequestId);
     for (const span of genAi) {
-      expect(spansOf().filter((s) => s.parentSpanId === span.spanId).map((s) => s.name)).toEqual(['POST']);
+      expect(
+        spansOf()
+          .filter((s) => s.parentSpanId === span.spanId)
+          .map((s) => s.name),
+      ).toEqual(['POST']);
     }
   });
 
   it(`runs uninstrumented with ${flag} ${PACKAGE}/register when the SDK is not installed, and says what to install`, async () => {
-    const result = await runNode([flag, `${PACKAGE}/register`, app], { cwd: lean, env: appEnv(`packaging-lean-${app}`) });
+    const result = await runNode([flag, `${PACKAGE}/register`, app], {
+      cwd: lean,
+      env: appEnv(`packaging-lean-${app}`),
+    });
     expect(result.stderr).toBe(
       `${PACKAGE}/register: @opentelemetry/sdk-node is not installed, so this process runs without telemetry. ` +
         'Install it with: npm install @opentelemetry/sdk-node @opentelemetry/instrumentation-http @opentelemetry/instrumentation-undici\n',
     );
     expect(result.code).toBe(0);
-    expect(JSON.parse(result.stdout)).toMatchObject({ fetchRequestId: expect.any(String), streamResponseId: expect.any(String) });
+    // The application made both of its calls and printed their ids.
+    const ids = JSON.parse(result.stdout) as { fetchRequestId?: unknown; streamResponseId?: unknown };
+    expect([typeof ids.fetchRequestId, typeof ids.streamResponseId]).toEqual(['string', 'string']);
   });
 });
 
@@ -171,7 +203,10 @@ describe.each([
         enabled: new LlmGatewayInstrumentation({ enabled: false }).isEnabled(),
         sdk: Object.keys(require.cache).filter((path) => /sdk-node|exporter-|instrumentation-(http|undici)/.test(path)),
       }));`;
-    const commonJs = await runNode(['-e', `const { LlmGatewayInstrumentation } = require('${PACKAGE}');${probe}`], { cwd: dir(), env: childEnv() });
+    const commonJs = await runNode(['-e', `const { LlmGatewayInstrumentation } = require('${PACKAGE}');${probe}`], {
+      cwd: dir(),
+      env: childEnv(),
+    });
     const esModule = await runNode(
       [
         '--input-type=module',
@@ -206,6 +241,8 @@ it('type-checks TypeScript consumers (ES module and CommonJS) against the instal
     }),
   );
   const tsc = join(REPO_ROOT, 'node_modules', '.bin', 'tsc');
-  const result = await run(tsc, ['-p', 'tsconfig.json'], { cwd: lean, env: childEnv() }).catch((error: { stdout?: string }) => error);
-  expect((result as { stdout?: string }).stdout ?? '').toBe('');
+  const result = await run(tsc, ['-p', 'tsconfig.json'], { cwd: lean, env: childEnv() }).catch(
+    (error: { stdout?: string }) => error,
+  );
+  expect(result.stdout ?? '').toBe('');
 });
