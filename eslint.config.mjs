@@ -1,6 +1,7 @@
 // ESLint flat config: typescript-eslint's type-checked rules over every TypeScript file
 // (the project of test/tsconfig.json covers src/, test/, examples/, bench/ and scripts/), the
 // plain recommended rules over JavaScript files. Formatting belongs to Prettier (.prettierrc.json).
+// bench/ and scripts/soak.ts import the built package (dist/), so `npm run lint` builds first.
 //
 // typescript-eslint needs TypeScript's JavaScript API, which TypeScript 7 does not ship: the
 // `typescript` dev dependency is therefore @typescript/typescript6 (the API), and `tsc` comes
