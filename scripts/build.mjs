@@ -14,6 +14,14 @@ if (!versionSource.includes(`PACKAGE_VERSION = '${pkg.version}'`)) {
   throw new Error(`src/version.ts does not match package.json version ${pkg.version}`);
 }
 
+// `tsc` is TypeScript 7 (the `@typescript/native` alias); `typescript` is TypeScript 6, whose API
+// typescript-eslint needs. Its own tsc can take the node_modules/.bin link in an install that
+// predates the alias, and would then build with the wrong compiler without a word.
+const tscVersion = execFileSync('tsc', ['--version'], { cwd: root, encoding: 'utf8' }).trim();
+if (!(Number(/^Version (\d+)\./.exec(tscVersion)?.[1]) >= 7)) {
+  throw new Error(`tsc on PATH is ${tscVersion}, not TypeScript 7: reinstall with \`rm -rf node_modules && npm ci\``);
+}
+
 rmSync(join(root, 'dist'), { recursive: true, force: true });
 execFileSync('tsc', ['-p', 'tsconfig.json'], { cwd: root, stdio: 'inherit' });
 
