@@ -21,11 +21,7 @@ const require = createRequire(import.meta.url);
 mkdirSync(join(root, 'dist/esm'), { recursive: true });
 for (const entry of ['index']) {
   const names = Object.keys(require(join(root, `dist/cjs/${entry}.js`))).filter((n) => n !== '__esModule');
-  const lines = [
-    `import cjs from '../cjs/${entry}.js';`,
-    ...names.map((n) => `export const ${n} = cjs.${n};`),
-    '',
-  ];
+  const lines = [`import cjs from '../cjs/${entry}.js';`, ...names.map((n) => `export const ${n} = cjs.${n};`), ''];
   writeFileSync(join(root, `dist/esm/${entry}.mjs`), lines.join('\n'));
 }
 // `--import .../register` runs the CommonJS entry, so the SDK and the instrumentation it

@@ -6,7 +6,12 @@ const https = require('node:https');
 const base = process.env.GATEWAY_URL ?? 'https://llm-gateway.assemblyai.com';
 const headers = { authorization: process.env.ASSEMBLYAI_API_KEY ?? '', 'content-type': 'application/json' };
 const chat = (extra = {}) =>
-  JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'What does OpenTelemetry do?' }], max_tokens: 100, ...extra });
+  JSON.stringify({
+    model: 'claude-sonnet-4-6',
+    messages: [{ role: 'user', content: 'What does OpenTelemetry do?' }],
+    max_tokens: 100,
+    ...extra,
+  });
 
 async function main() {
   // Global fetch (undici).
@@ -16,11 +21,15 @@ async function main() {
   // node:http(s), streamed.
   const url = new URL(`${base}/v1/chat/completions`);
   const streamed = await new Promise((resolve, reject) => {
-    const request = (url.protocol === 'https:' ? https : http).request(url, { method: 'POST', headers }, async (res) => {
-      let text = '';
-      for await (const chunk of res) text += chunk;
-      resolve(text);
-    });
+    const request = (url.protocol === 'https:' ? https : http).request(
+      url,
+      { method: 'POST', headers },
+      async (res) => {
+        let text = '';
+        for await (const chunk of res) text += chunk;
+        resolve(text);
+      },
+    );
     request.on('error', reject);
     request.end(chat({ stream: true, stream_options: { include_usage: true } }));
   });

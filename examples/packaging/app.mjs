@@ -9,7 +9,12 @@ import https from 'node:https';
 const base = process.env.GATEWAY_URL ?? 'https://llm-gateway.assemblyai.com';
 const headers = { authorization: process.env.ASSEMBLYAI_API_KEY ?? '', 'content-type': 'application/json' };
 const chat = (extra = {}) =>
-  JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'What does OpenTelemetry do?' }], max_tokens: 100, ...extra });
+  JSON.stringify({
+    model: 'claude-sonnet-4-6',
+    messages: [{ role: 'user', content: 'What does OpenTelemetry do?' }],
+    max_tokens: 100,
+    ...extra,
+  });
 
 // Global fetch (undici).
 const response = await fetch(`${base}/v1/chat/completions`, { method: 'POST', headers, body: chat() });

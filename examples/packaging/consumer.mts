@@ -1,6 +1,9 @@
 // Type-checked against the installed package by test/packaging.test.ts: what a TypeScript user
 // of the ES module build writes.
-import { LlmGatewayInstrumentation, type LlmGatewayInstrumentationConfig } from 'opentelemetry-instrumentation-llm-gateway';
+import {
+  LlmGatewayInstrumentation,
+  type LlmGatewayInstrumentationConfig,
+} from 'opentelemetry-instrumentation-llm-gateway';
 
 const config: LlmGatewayInstrumentationConfig = {
   hosts: [{ host: 'llm-proxy.internal:8443', region: 'eu' }],

@@ -26,7 +26,7 @@ export interface PackageBuild {
  */
 export async function buildPackage(): Promise<PackageBuild> {
   const dir = mkdtempSync(join(tmpdir(), 'llm-gateway-build-'));
-  for (const entry of ['package.json', 'tsconfig.json', 'README.md', 'LICENSE', 'src', 'scripts']) {
+  for (const entry of ['package.json', 'tsconfig.json', 'README.md', 'CHANGELOG.md', 'LICENSE', 'src', 'scripts']) {
     if (existsSync(join(REPO_ROOT, entry))) cpSync(join(REPO_ROOT, entry), join(dir, entry), { recursive: true });
   }
   symlinkSync(join(REPO_ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
