@@ -22,7 +22,7 @@ import { callsPerSide, readOptions, streamsPerSide, type Options } from './optio
 import { buildPayloads, type Payloads } from './payloads';
 import type { ServerMessage, ServerPorts } from './server';
 import { installTelemetry } from './telemetry';
-import { floorVariant, instrumentationVariant, selfVariant, wrapperVariant, type Variant } from './variants';
+import { floorVariant, instrumentationVariant, selfVariant, together, wrapperVariant, type Variant } from './variants';
 import { fetchCall, fetchStream, openaiCall, openaiStream, type ChatClient, type Transport, type Workload } from './workloads';
 
 export type Group = 'main' | 'openai' | 'selfcheck';
@@ -138,12 +138,15 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
     const undici = telemetry.register(new UndiciInstrumentation());
     undici.disable();
     add(instrumentationVariant('undici', '', 'every call', undici), `@opentelemetry/instrumentation-undici ${versionOf('@opentelemetry/instrumentation-undici')}`);
+    add(together('this+undici', '', 'every call', [ours, undici]), 'this package and instrumentation-undici together, as NodeSDK with auto-instrumentations runs them');
     add(floorVariant());
     add(wrapperVariant());
     const selfcheck = group === 'selfcheck';
-    const fetchVariants = (control: boolean) => (selfcheck ? ['A vs A'] : [...(control ? ['A vs A'] : []), 'this', 'undici', 'floor', 'wrapper only']);
-    for (const t of transports) addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t === 'http'));
-    for (const t of transports) addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t === 'http'));
+    // A vs A control rows on HTTP; both instrumentations together on TLS, as production runs.
+    const fetchVariants = (t: Transport) =>
+      selfcheck ? ['A vs A'] : [...(t === 'http' ? ['A vs A'] : []), 'this', 'undici', ...(t === 'tls' ? ['this+undici'] : []), 'floor', 'wrapper only'];
+    for (const t of transports) addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t));
+    for (const t of transports) addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t));
     for (const t of transports) addWorkload(fetchCall(`non-gateway call ${t}`, `${other(t)}/v1/chat/completions`, false), [selfcheck ? 'A vs A' : 'this']);
     const { OpenAI } = requireHere('openai') as typeof import('openai');
     const client = new OpenAI({ apiKey: 'bench-key', baseURL: `${gateway(sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch });
