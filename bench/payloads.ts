@@ -6,6 +6,8 @@ export interface Payloads {
   readonly chatJson: Buffer;
   /** One SSE response, cut into the writes a server makes: whole events, a few KB each. */
   readonly sseWrites: readonly Buffer[];
+  /** The same response with every event a write of its own, as a server flushing each token. */
+  readonly sseEventWrites: readonly Buffer[];
   /** Bytes in the whole SSE body. */
   readonly sseBytes: number;
   /** `data: {json}` events in it (the `[DONE]` line not counted): what the openai SDK yields. */
@@ -23,6 +25,9 @@ export const CHAT_REQUEST = {
 };
 export const STREAM_REQUEST = { ...CHAT_REQUEST, model: 'gpt-5', stream: true, stream_options: { include_usage: true } };
 export const STREAM_MARKER = '"stream":true';
+/** Asks for the stream with one event per write (see `sseEventWrites`). */
+export const EVENT_CHUNKS_REQUEST = { ...STREAM_REQUEST, x_bench_writes: 'event' };
+export const EVENT_CHUNKS_MARKER = '"x_bench_writes":"event"';
 
 const WORDS = ['the', 'gateway', 'answers', 'with', 'a', 'long', 'paragraph', 'about', 'Paris,', 'which', 'is', 'the', 'capital', 'of', 'France', 'and', 'home', 'to', 'museums,', 'bridges', 'and', 'cafés.'];
 
@@ -54,6 +59,27 @@ function buildChatJson(): Buffer {
  * finish_reason chunk, a usage-only chunk with `choices: []`, then `data: [DONE]`.
  */
 function buildSse(streamBytes: number, writeBytes: number): Omit<Payloads, 'chatJson'> {
+  const events = buildEvents(streamBytes);
+  const writes: Buffer[] = [];
+  let pending = '';
+  for (const e of events) {
+    pending += e;
+    if (Buffer.byteLength(pending) >= writeBytes) {
+      writes.push(Buffer.from(pending));
+      pending = '';
+    }
+  }
+  if (pending) writes.push(Buffer.from(pending));
+  return {
+    sseWrites: writes,
+    sseEventWrites: events.map((e) => Buffer.from(e)),
+    sseBytes: writes.reduce((n, w) => n + w.length, 0),
+    // The `[DONE]` line is not an event the SDK yields.
+    sseJsonEvents: events.length - 1,
+  };
+}
+
+function buildEvents(streamBytes: number): string[] {
   const head = { id: 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG', object: 'chat.completion.chunk', created: 1790211793, model: 'gpt-5' };
   const event = (choices: unknown[], extra: object = {}) => `data: ${JSON.stringify({ ...head, choices, ...extra })}\n\n`;
   const delta = (d: object, finish: string | null = null) => [{ index: 0, delta: d, logprobs: null, finish_reason: finish }];
@@ -73,18 +99,6 @@ function buildSse(streamBytes: number, writeBytes: number): Omit<Payloads, 'chat
   }
   events.push(event(delta({}, 'stop')));
   events.push(event([], { usage: { prompt_tokens: 24, completion_tokens: tokens, total_tokens: tokens + 24 } }));
-  const jsonEvents = events.length;
   events.push('data: [DONE]\n\n');
-
-  const writes: Buffer[] = [];
-  let pending = '';
-  for (const e of events) {
-    pending += e;
-    if (Buffer.byteLength(pending) >= writeBytes) {
-      writes.push(Buffer.from(pending));
-      pending = '';
-    }
-  }
-  if (pending) writes.push(Buffer.from(pending));
-  return { sseWrites: writes, sseBytes: writes.reduce((n, w) => n + w.length, 0), sseJsonEvents: jsonEvents };
+  return events;
 }

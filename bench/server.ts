@@ -14,7 +14,7 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
-import { buildPayloads, RATE_LIMIT_HEADERS, STREAM_MARKER } from './payloads';
+import { buildPayloads, EVENT_CHUNKS_MARKER, RATE_LIMIT_HEADERS, STREAM_MARKER } from './payloads';
 import { runQueueWaitMs } from './schedstat';
 
 export interface ServerPorts {
@@ -44,11 +44,14 @@ function head(headers: Record<string, string>): string {
 
 const jsonResponse = Buffer.concat([Buffer.from(head({ 'content-type': 'application/json', 'content-length': String(payloads.chatJson.length) })), payloads.chatJson]);
 // Each of the server's writes is one HTTP chunk, as a server flushing its output sends it.
-const sseResponse = Buffer.concat([
-  Buffer.from(head({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' })),
-  ...payloads.sseWrites.flatMap((write) => [Buffer.from(`${write.length.toString(16)}\r\n`), write, Buffer.from('\r\n')]),
-  Buffer.from('0\r\n\r\n'),
-]);
+const sseResponse = (writes: readonly Buffer[]) =>
+  Buffer.concat([
+    Buffer.from(head({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' })),
+    ...writes.flatMap((write) => [Buffer.from(`${write.length.toString(16)}\r\n`), write, Buffer.from('\r\n')]),
+    Buffer.from('0\r\n\r\n'),
+  ]);
+const sseFewKbChunks = sseResponse(payloads.sseWrites);
+const sseEventChunks = sseResponse(payloads.sseEventWrites);
 const CONTENT_LENGTH = /\r\ncontent-length:[ \t]*(\d+)/i;
 const CHUNKED_REQUEST = /\r\ntransfer-encoding:[^\r]*chunked/i;
 
@@ -69,9 +72,9 @@ function serve(socket: Socket): void {
       }
       const end = headEnd + 4 + Number(CONTENT_LENGTH.exec(requestHead)?.[1] ?? 0);
       if (buffer.length < end) break;
-      // A substring test on the raw request body: no JSON is parsed or built per request.
-      const stream = buffer.subarray(headEnd + 4, end).includes(STREAM_MARKER);
-      socket.write(stream ? sseResponse : jsonResponse);
+      // Substring tests on the raw request body: no JSON is parsed or built per request.
+      const body = buffer.subarray(headEnd + 4, end);
+      socket.write(!body.includes(STREAM_MARKER) ? jsonResponse : body.includes(EVENT_CHUNKS_MARKER) ? sseEventChunks : sseFewKbChunks);
       buffer = buffer.subarray(end);
     }
     pending = buffer.length > 0 ? buffer : undefined;

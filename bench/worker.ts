@@ -147,6 +147,9 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
       selfcheck ? ['A vs A'] : [...(t === 'http' ? ['A vs A'] : []), 'this', 'undici', ...(t === 'tls' ? ['this+undici'] : []), 'floor', 'wrapper only'];
     for (const t of transports) addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t));
     for (const t of transports) addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t));
+    // A server that flushes every token: one HTTP chunk per event. From Node 26 (undici 8) each
+    // chunk reaches the reader as a read of its own, so this is the per-chunk path at its worst.
+    addWorkload(fetchStream(`fetch stream ${sdkTransport} event chunks`, `${gateway(sdkTransport)}/v1/chat/completions`, payloads, true), selfcheck ? ['A vs A'] : ['this', 'undici', 'floor']);
     for (const t of transports) addWorkload(fetchCall(`non-gateway call ${t}`, `${other(t)}/v1/chat/completions`, false), [selfcheck ? 'A vs A' : 'this']);
     const { OpenAI } = requireHere('openai') as typeof import('openai');
     const client = new OpenAI({ apiKey: 'bench-key', baseURL: `${gateway(sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch });

@@ -1,6 +1,6 @@
 // What one call of each workload does. Each checks that it got the whole, right response:
 // a benchmark that silently reads half a stream, or an error page, measures nothing.
-import { CHAT_REQUEST, STREAM_REQUEST, type Payloads } from './payloads';
+import { CHAT_REQUEST, EVENT_CHUNKS_REQUEST, STREAM_REQUEST, type Payloads } from './payloads';
 
 export type Transport = 'http' | 'tls';
 
@@ -20,6 +20,7 @@ export const streamReads = { count: 0 };
 const headers = { authorization: 'Bearer bench-key', 'content-type': 'application/json' };
 const chatBody = JSON.stringify(CHAT_REQUEST);
 const streamBody = JSON.stringify(STREAM_REQUEST);
+const eventChunksBody = JSON.stringify(EVENT_CHUNKS_REQUEST);
 
 export function fetchCall(name: string, url: string, gateway: boolean): Workload {
   return {
@@ -35,14 +36,18 @@ export function fetchCall(name: string, url: string, gateway: boolean): Workload
   };
 }
 
-/** Reads the SSE body with `getReader()` until done, as the gateway's own docs do. */
-export function fetchStream(name: string, url: string, payloads: Payloads): Workload {
+/**
+ * Reads the SSE body with `getReader()` until done, as the gateway's own docs do. The server
+ * writes it in HTTP chunks of a few KB, or (`eventChunks`) one chunk per event.
+ */
+export function fetchStream(name: string, url: string, payloads: Payloads, eventChunks = false): Workload {
+  const body = eventChunks ? eventChunksBody : streamBody;
   return {
     name,
     kind: 'stream',
     gateway: true,
     once: async () => {
-      const response = await fetch(url, { method: 'POST', headers, body: streamBody });
+      const response = await fetch(url, { method: 'POST', headers, body });
       const reader = response.body!.getReader();
       let bytes = 0;
       for (;;) {
