@@ -2,7 +2,7 @@
 // in rounds of ABBA (even rounds) or BAAB (odd rounds), each letter half of a side's calls.
 // Within a round a linear drift of machine load costs both sides the same; the garbage one
 // side leaves is collected as often in the other side's blocks as in its own.
-import { runQueueWaitMs } from './schedstat';
+import { mainThreadTimes } from './schedstat';
 import { streamReads, type Workload } from './workloads';
 import { bareProblems, type Variant } from './variants';
 import type { Telemetry } from './telemetry';
@@ -25,6 +25,8 @@ export interface Side {
   /** Main-thread time spent waiting for a CPU while runnable: client, server. */
   runQueueMs: number;
   serverRunQueueMs: number;
+  /** Client main thread on a CPU (the rest of the wall time it waited for a CPU or for I/O). */
+  mainThreadCpuMs: number;
   spans: number;
   logRecords: number;
 }
@@ -65,6 +67,11 @@ export interface Summary {
   /** Fraction of wall time the client's (server's) main thread waited for a CPU: other load on the machine. */
   clientRunQueue: number;
   serverRunQueue: number;
+  /**
+   * Fraction of wall time the client's main thread was blocked waiting for I/O (neither on a
+   * CPU nor waiting for one), bare side: near 0 when the client is the bottleneck. Linux only.
+   */
+  clientBlockedA: number | undefined;
   serverCpuUsPerCallA: number;
   serverCpuUsPerCallB: number;
   spansPerCallA: number;
@@ -93,6 +100,8 @@ export interface Plan {
 export const SERVER_BUSY_LIMIT = 0.6;
 /** Above this fraction of wall time waiting for a CPU, other processes shaped the timings. */
 export const MACHINE_BUSY_LIMIT = 0.05;
+/** A stream read by a client that is the bottleneck leaves its main thread blocked less than this. */
+export const STREAM_BLOCKED_LIMIT = 0.2;
 
 export interface Bench {
   telemetry: Telemetry;
@@ -143,14 +152,14 @@ export async function block(bench: Bench, workload: Workload, calls: number): Pr
   const before = bench.telemetry.counts();
   const readsBefore = streamReads.count;
   const server0 = await bench.server.sample();
-  const wait0 = runQueueWaitMs();
+  const main0 = mainThreadTimes();
   const cpu0 = process.cpuUsage();
   const start = performance.now();
   let bytes = 0;
   for (let i = 0; i < calls; i++) bytes += await workload.once();
   const wallMs = performance.now() - start;
   const cpu = process.cpuUsage(cpu0);
-  const wait = runQueueWaitMs() - wait0;
+  const main1 = mainThreadTimes();
   const server1 = await bench.server.sample();
   await bench.telemetry.flush();
   const after = bench.telemetry.counts();
@@ -162,7 +171,8 @@ export async function block(bench: Bench, workload: Workload, calls: number): Pr
     reads: streamReads.count - readsBefore,
     serverCpuUs: server1.cpuUs - server0.cpuUs,
     serverWallMs: server1.atMs - server0.atMs,
-    runQueueMs: wait,
+    runQueueMs: main1.waitingMs - main0.waitingMs,
+    mainThreadCpuMs: main1.onCpuMs - main0.onCpuMs,
     serverRunQueueMs: server1.runQueueMs - server0.runQueueMs,
     spans: after.spans - before.spans,
     logRecords: after.logRecords - before.logRecords,
@@ -170,7 +180,7 @@ export async function block(bench: Bench, workload: Workload, calls: number): Pr
 }
 
 function sum(sides: Side[]): Side {
-  const total: Side = { calls: 0, wallMs: 0, cpuUs: 0, bytes: 0, reads: 0, serverCpuUs: 0, serverWallMs: 0, runQueueMs: 0, serverRunQueueMs: 0, spans: 0, logRecords: 0 };
+  const total: Side = { calls: 0, wallMs: 0, cpuUs: 0, bytes: 0, reads: 0, serverCpuUs: 0, serverWallMs: 0, runQueueMs: 0, serverRunQueueMs: 0, mainThreadCpuMs: 0, spans: 0, logRecords: 0 };
   for (const side of sides) for (const key of Object.keys(total) as (keyof Side)[]) total[key] += side[key];
   return total;
 }
@@ -211,6 +221,7 @@ function summarise(workload: Workload, rounds: Round[]): Summary {
     clientUtilB: b.cpuUs / 1000 / b.wallMs,
     clientRunQueue: (a.runQueueMs + b.runQueueMs) / (a.wallMs + b.wallMs),
     serverRunQueue: (a.serverRunQueueMs + b.serverRunQueueMs) / (a.serverWallMs + b.serverWallMs),
+    clientBlockedA: a.mainThreadCpuMs > 0 ? Math.max(0, 1 - (a.mainThreadCpuMs + a.runQueueMs) / a.wallMs) : undefined,
     serverCpuUsPerCallA: a.serverCpuUs / a.calls,
     serverCpuUsPerCallB: b.serverCpuUs / b.calls,
     spansPerCallA: a.spans / a.calls,
@@ -226,6 +237,8 @@ function checks(workload: Workload, variant: Variant, s: Summary): string[] {
   if (serverUtil > SERVER_BUSY_LIMIT) flags.push(`server busy: ${(serverUtil * 100).toFixed(0)}% of a core`);
   if (s.serverUtilA > s.clientUtilA || s.serverUtilB > s.clientUtilB) flags.push('server busier than the client');
   if (s.clientRunQueue > MACHINE_BUSY_LIMIT) flags.push(`machine busy: the client waited for a CPU ${(s.clientRunQueue * 100).toFixed(0)}% of the time`);
+  if (workload.kind === 'stream' && s.clientBlockedA !== undefined && s.clientBlockedA > STREAM_BLOCKED_LIMIT)
+    flags.push(`not client-bound: the bare client was blocked on I/O ${(s.clientBlockedA * 100).toFixed(0)}% of the time`);
   if (s.spansPerCallA > 0) flags.push(`A side exported ${s.spansPerCallA.toFixed(2)} spans per call`);
   const expected = variant.spans === 'every call' || (variant.spans === 'gateway calls' && workload.gateway);
   if (expected && s.spansPerCallB < 0.99) flags.push(`variant exported only ${s.spansPerCallB.toFixed(2)} spans per call`);

@@ -46,7 +46,7 @@ export function printRun(comparisons: Comparison[]): void {
 
 /** Is the server ever the bottleneck? The A (bare) side of each workload, where it works hardest relative to the client. */
 export function printBottleneckCheck(comparisons: Comparison[]): void {
-  const rows = [['workload', 'server CPU (of a core)', 'client CPU (of a core)', 'server CPU/call', 'client CPU/call', 'CPU wait: client, server', 'reads/stream']];
+  const rows = [['workload', 'server CPU (of a core)', 'client CPU (of a core)', 'server CPU/call', 'client CPU/call', 'CPU wait: client, server', 'client blocked on I/O', 'reads/stream']];
   const seen = new Set<string>();
   for (const c of comparisons) {
     if (seen.has(c.workload)) continue;
@@ -59,6 +59,7 @@ export function printBottleneckCheck(comparisons: Comparison[]): void {
       us(median(mine.map((s) => s.serverCpuUsPerCallA))),
       us(median(mine.map((s) => s.cpuUsA))),
       `${pct(median(mine.map((s) => s.clientRunQueue)))}, ${pct(median(mine.map((s) => s.serverRunQueue)))}`,
+      mine[0]!.clientBlockedA === undefined ? 'n/a' : pct(median(mine.map((s) => s.clientBlockedA!))),
       c.summary.readsPerStream === undefined ? '' : c.summary.readsPerStream.toFixed(1),
     ]);
   }

@@ -1,14 +1,17 @@
 import { readFileSync } from 'node:fs';
 
 /**
- * Time this process's main thread has spent runnable but waiting for a CPU (Linux schedstat:
- * the second field, in ns; 0 elsewhere). When other processes take the cores this grows, and
- * wall times say more about them than about the code measured.
+ * This process's main thread, from Linux schedstat (all zero elsewhere): time on a CPU, and
+ * time spent runnable but waiting for one. The rest of the wall time it was blocked, waiting
+ * for I/O. When other processes take the cores, `waitingMs` grows and wall times say more
+ * about them than about the code measured; a client that is blocked much of the time is
+ * waiting on its server, and is not the bottleneck.
  */
-export function runQueueWaitMs(): number {
+export function mainThreadTimes(): { onCpuMs: number; waitingMs: number } {
   try {
-    return Number(readFileSync('/proc/self/schedstat', 'latin1').split(' ')[1]) / 1e6;
+    const [onCpu, waiting] = readFileSync('/proc/self/schedstat', 'latin1').split(' ');
+    return { onCpuMs: Number(onCpu) / 1e6, waitingMs: Number(waiting) / 1e6 };
   } catch {
-    return 0;
+    return { onCpuMs: 0, waitingMs: 0 };
   }
 }

@@ -15,7 +15,7 @@ import { readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer } from 'node:tls';
 import { buildPayloads, EVENT_CHUNKS_MARKER, RATE_LIMIT_HEADERS, STREAM_MARKER } from './payloads';
-import { runQueueWaitMs } from './schedstat';
+import { mainThreadTimes } from './schedstat';
 
 export interface ServerPorts {
   gatewayHttp: number;
@@ -96,7 +96,7 @@ async function main(): Promise<void> {
     ports.otherTls = await listen(createTlsServer(tls, serve));
   }
   process.on('message', (message) => {
-    if (message === 'cpu') send({ cpu: process.cpuUsage(), at: performance.now(), runQueueMs: runQueueWaitMs() });
+    if (message === 'cpu') send({ cpu: process.cpuUsage(), at: performance.now(), runQueueMs: mainThreadTimes().waitingMs });
   });
   // The worker that started this server is gone: so is the reason to serve.
   process.on('disconnect', () => process.exit(0));
