@@ -14,6 +14,8 @@ export interface Options {
   calls: number;
   /** BENCH_STREAMS: streams per comparison, both sides and all rounds together. */
   streams: number;
+  /** BENCH_SDK_STREAMS: the same for the openai SDK streams, each several times a fetch stream's CPU. */
+  sdkStreams: number;
   /** BENCH_STREAM_BYTES: size of one SSE response. */
   streamBytes: number;
   /** BENCH_SSE_WRITE_BYTES: the server writes the SSE body in writes of about this size. */
@@ -40,6 +42,7 @@ export function readOptions(env: NodeJS.ProcessEnv = process.env): Options {
     rounds: number('BENCH_ROUNDS', 15, 5),
     calls: number('BENCH_CALLS', 2000, 400),
     streams: number('BENCH_STREAMS', 600, 100),
+    sdkStreams: number('BENCH_SDK_STREAMS', 300, 50),
     streamBytes: number('BENCH_STREAM_BYTES', 1_100_000, 1_100_000),
     sseWriteBytes: number('BENCH_SSE_WRITE_BYTES', 4096, 4096),
     only: env.BENCH_ONLY ? new RegExp(env.BENCH_ONLY) : undefined,
@@ -54,6 +57,6 @@ export function callsPerSide(options: Options): number {
 }
 
 /** Streams per side per round: the total spread over both sides and all rounds. */
-export function streamsPerSide(options: Options): number {
-  return Math.max(2, Math.round(options.streams / (2 * options.rounds)));
+export function streamsPerSide(options: Options, sdk = false): number {
+  return Math.max(2, Math.round((sdk ? options.sdkStreams : options.streams) / (2 * options.rounds)));
 }

@@ -65,7 +65,7 @@ function describeRun(options: Options) {
     node: process.version,
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadavgAtEnd: loadavg() },
-    options: { ...options, only: options.only?.source, callsPerSidePerRound: callsPerSide(options), streamsPerSidePerRound: streamsPerSide(options) },
+    options: { ...options, only: options.only?.source, callsPerSidePerRound: callsPerSide(options), streamsPerSidePerRound: streamsPerSide(options), sdkStreamsPerSidePerRound: streamsPerSide(options, true) },
   };
 }
 
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
       .map((l) => l.toFixed(2))
       .join(' ')}\n` +
       `${options.quick ? 'QUICK: ' : ''}${options.selfcheck ? 'SELFCHECK (A vs A): ' : ''}${options.rounds} ABBA rounds per comparison; ` +
-      `${callsPerSide(options)} calls or ${streamsPerSide(options)} streams of ${(options.streamBytes / 1e6).toFixed(1)} MB per side per round; ${options.repeat} run(s)`,
+      `${callsPerSide(options)} calls, ${streamsPerSide(options)} fetch streams or ${streamsPerSide(options, true)} SDK streams of ${(options.streamBytes / 1e6).toFixed(1)} MB per side per round; ${options.repeat} run(s)`,
   );
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const runs: WorkerResult[][] = [];

@@ -204,7 +204,7 @@ async function runGroup(group: Group, outPath: string): Promise<void> {
   for (const workload of new Set(setup.plan.map(([w]) => w))) await block(setup.bench, setup.workloads.get(workload)!, setup.workloads.get(workload)!.kind === 'stream' ? 10 : 200);
   for (const [workloadName, variantName] of setup.plan) {
     const workload = setup.workloads.get(workloadName)!;
-    const perSide = workload.kind === 'stream' ? streamsPerSide(options) : callsPerSide(options);
+    const perSide = workload.kind === 'stream' ? streamsPerSide(options, workload.sdk) : callsPerSide(options);
     const comparison = await compare(setup.bench, workload, setup.variants.get(variantName)!, { rounds: options.rounds, perSide });
     comparisons.push(comparison);
     const s = comparison.summary;

@@ -8,6 +8,8 @@ export interface Workload {
   /** `fetch call http`, `openai stream tls`, ... */
   readonly name: string;
   readonly kind: 'call' | 'stream';
+  /** Made through the openai SDK (its streams get their own count). */
+  readonly sdk: boolean;
   /** Whether its host is one of the instrumentation's gateway hosts. */
   readonly gateway: boolean;
   /** One call (or one stream read to its end); resolves to the body bytes read. */
@@ -26,6 +28,7 @@ export function fetchCall(name: string, url: string, gateway: boolean): Workload
   return {
     name,
     kind: 'call',
+    sdk: false,
     gateway,
     once: async () => {
       const response = await fetch(url, { method: 'POST', headers, body: chatBody });
@@ -45,6 +48,7 @@ export function fetchStream(name: string, url: string, payloads: Payloads, event
   return {
     name,
     kind: 'stream',
+    sdk: false,
     gateway: true,
     once: async () => {
       const response = await fetch(url, { method: 'POST', headers, body });
@@ -71,6 +75,7 @@ export function openaiCall(name: string, client: ChatClient): Workload {
   return {
     name,
     kind: 'call',
+    sdk: true,
     gateway: true,
     once: async () => {
       const completion = (await client.chat.completions.create(CHAT_REQUEST)) as { choices?: unknown[] };
@@ -85,6 +90,7 @@ export function openaiStream(name: string, client: ChatClient, payloads: Payload
   return {
     name,
     kind: 'stream',
+    sdk: true,
     gateway: true,
     once: async () => {
       const stream = (await client.chat.completions.create(STREAM_REQUEST)) as AsyncIterable<unknown>;
