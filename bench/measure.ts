@@ -219,8 +219,10 @@ function summarise(workload: Workload, rounds: Round[]): Summary {
     serverUtilB: b.serverCpuUs / 1000 / b.serverWallMs,
     clientUtilA: a.cpuUs / 1000 / a.wallMs,
     clientUtilB: b.cpuUs / 1000 / b.wallMs,
-    clientRunQueue: (a.runQueueMs + b.runQueueMs) / (a.wallMs + b.wallMs),
-    serverRunQueue: (a.serverRunQueueMs + b.serverRunQueueMs) / (a.serverWallMs + b.serverWallMs),
+    // The kernel books a wait when the thread next runs, so a short block can see a wait that
+    // began before it: capped at the whole block.
+    clientRunQueue: Math.min(1, (a.runQueueMs + b.runQueueMs) / (a.wallMs + b.wallMs)),
+    serverRunQueue: Math.min(1, (a.serverRunQueueMs + b.serverRunQueueMs) / (a.serverWallMs + b.serverWallMs)),
     clientBlockedA: a.mainThreadCpuMs > 0 ? Math.max(0, 1 - (a.mainThreadCpuMs + a.runQueueMs) / a.wallMs) : undefined,
     serverCpuUsPerCallA: a.serverCpuUs / a.calls,
     serverCpuUsPerCallB: b.serverCpuUs / b.calls,

@@ -76,7 +76,11 @@ function selfcheckVerdict(comparisons: Comparison[]): boolean {
     const cpuOff = Math.abs(c.summary.cpuRatio.median - 1);
     const pass = off <= SELFCHECK_TOLERANCE && cpuOff <= SELFCHECK_TOLERANCE;
     ok &&= pass;
-    console.log(`  ${pass ? 'PASS' : 'FAIL'}  ${c.workload}: time ${c.summary.timeRatio.median.toFixed(3)}x, CPU ${c.summary.cpuRatio.median.toFixed(3)}x (tolerance ±${SELFCHECK_TOLERANCE})`);
+    const busy = c.flags.find((f) => f.startsWith('machine busy'));
+    console.log(
+      `  ${pass ? 'PASS' : 'FAIL'}  ${c.workload}: time ${c.summary.timeRatio.median.toFixed(3)}x [${c.summary.timeRatio.min.toFixed(2)}-${c.summary.timeRatio.max.toFixed(2)}], ` +
+        `CPU ${c.summary.cpuRatio.median.toFixed(3)}x (tolerance ±${SELFCHECK_TOLERANCE})${busy ? `; ${busy}` : ''}`,
+    );
   }
   return ok;
 }

@@ -21,6 +21,7 @@ export interface Toggle {
   disable(): void;
 }
 
+/** An OpenTelemetry instrumentation, turned on and off by its own enable() and disable(). */
 export function instrumentationVariant(name: string, description: string, spans: Variant['spans'], instrumentation: Toggle): Variant {
   return { name, description, spans, enable: () => instrumentation.enable(), disable: () => instrumentation.disable() };
 }

@@ -21,8 +21,8 @@ import { block, compare, type Bench, type Comparison, type ServerClock } from '.
 import { callsPerSide, readOptions, streamsPerSide, type Options } from './options';
 import { buildPayloads, type Payloads } from './payloads';
 import type { ServerMessage, ServerPorts } from './server';
-import { installTelemetry } from './telemetry';
-import { floorVariant, instrumentationVariant, selfVariant, together, wrapperVariant, type Variant } from './variants';
+import { installTelemetry, type Telemetry } from './telemetry';
+import { floorVariant, instrumentationVariant, selfVariant, together, wrapperVariant, type Toggle, type Variant } from './variants';
 import { fetchCall, fetchStream, openaiCall, openaiStream, type ChatClient, type Transport, type Workload } from './workloads';
 
 export type Group = 'main' | 'openai' | 'selfcheck';
@@ -75,97 +75,124 @@ interface Setup {
   bench: Bench;
   workloads: Map<string, Workload>;
   variants: Map<string, Variant>;
-  descriptions: Record<string, string>;
   /** [workload, variant] in the order they run. */
   plan: [string, string][];
   payloads: Payloads;
   stop(): void;
 }
 
+/** Where the workloads go: the fast server's gateway and non-gateway origins. */
+interface Targets {
+  transports: Transport[];
+  gateway(t: Transport): string;
+  other(t: Transport): string;
+  /** The real gateway is HTTPS: the SDK workloads use TLS when there is TLS. */
+  sdkTransport: Transport;
+}
+
+/** What a group adds to the set-up every group shares. */
+interface GroupParts {
+  telemetry: Telemetry;
+  ours: Toggle;
+  targets: Targets;
+  payloads: Payloads;
+  addVariant(variant: Variant): void;
+  addWorkload(workload: Workload, variantNames: string[]): void;
+}
+
+// Resolves globalThis.fetch at call time: whatever wraps it (or not) when the call is made.
+const callTimeFetch = (input: string | URL | Request, init?: RequestInit) => globalThis.fetch(input, init);
+
 async function setUp(group: Group, options: Options): Promise<Setup> {
   const payloads = buildPayloads(options.streamBytes, options.sseWriteBytes);
   const server = await startServer(options);
+  const { ports } = server;
+  if (options.tls && ports.gatewayTls === undefined) throw new Error('no TLS certificate for the bench server: start the bench with npm run bench (or BENCH_TLS=0)');
+  const origin = (t: Transport, port: number | undefined) => `${t === 'tls' ? 'https' : 'http'}://127.0.0.1:${port}`;
+  const targets: Targets = {
+    transports: options.tls ? ['http', 'tls'] : ['http'],
+    gateway: (t) => origin(t, t === 'tls' ? ports.gatewayTls : ports.gatewayHttp),
+    other: (t) => origin(t, t === 'tls' ? ports.otherTls : ports.otherHttp),
+    sdkTransport: options.tls ? 'tls' : 'http',
+  };
+  if (options.tls) await checkTlsIsVerified(targets.gateway('tls'));
   const telemetry = installTelemetry();
   const bareFetch = globalThis.fetch;
-  const { ports } = server;
-  const transports: Transport[] = options.tls ? ['http', 'tls'] : ['http'];
-  const origin = (t: Transport, port: number | undefined) => `${t === 'tls' ? 'https' : 'http'}://127.0.0.1:${port}`;
-  const gateway = (t: Transport) => origin(t, t === 'tls' ? ports.gatewayTls : ports.gatewayHttp);
-  const other = (t: Transport) => origin(t, t === 'tls' ? ports.otherTls : ports.otherHttp);
-  // The real gateway is HTTPS: the SDK workloads use TLS when there is TLS.
-  const sdkTransport: Transport = options.tls ? 'tls' : 'http';
-  if (options.tls) await checkTlsIsVerified(gateway('tls'));
 
   const hosts = [ports.gatewayHttp, ports.gatewayTls].filter((p) => p !== undefined).map((port) => ({ host: `127.0.0.1:${port}`, region: 'us' }));
   const ours = telemetry.register(new LlmGatewayInstrumentation({ enabled: false, hosts }));
   const variants = new Map<string, Variant>();
-  const descriptions: Record<string, string> = {};
-  const add = (variant: Variant, description = variant.description) => {
-    variants.set(variant.name, variant);
-    descriptions[variant.name] = description;
-  };
-  add(instrumentationVariant('this', '', 'gateway calls', ours), `opentelemetry-instrumentation-llm-gateway ${readVersion(root)} (dist/cjs)`);
-  add(selfVariant);
-
   const workloads = new Map<string, Workload>();
   const plan: [string, string][] = [];
-  const addWorkload = (workload: Workload, variantNames: string[]) => {
-    workloads.set(workload.name, workload);
-    for (const v of variantNames) plan.push([workload.name, v]);
+  const parts: GroupParts = {
+    telemetry,
+    ours,
+    targets,
+    payloads,
+    addVariant: (variant) => variants.set(variant.name, variant),
+    addWorkload: (workload, variantNames) => {
+      workloads.set(workload.name, workload);
+      for (const v of variantNames) plan.push([workload.name, v]);
+    },
   };
-  // Resolves globalThis.fetch at call time: whatever wraps it (or not) when the call is made.
-  const callTimeFetch = (input: string | URL | Request, init?: RequestInit) => globalThis.fetch(input, init);
-
-  if (group === 'openai') {
-    // instrumentation-openai patches through a require hook: enabled before the SDK loads.
-    const { OpenAIInstrumentation } = requireHere('@opentelemetry/instrumentation-openai') as typeof import('@opentelemetry/instrumentation-openai');
-    // Its metric instruments exist only after setMeterProvider(): its class fields reset
-    // the ones the base constructor made (0.22), so unregistered its stream path throws.
-    const peer = telemetry.register(new OpenAIInstrumentation());
-    const sdk = loadOpenai6();
-    const create = () => sdk.OpenAI.Chat.Completions.prototype.create as { __wrapped?: boolean };
-    if (!create().__wrapped) throw new Error('instrumentation-openai did not patch the openai 6 SDK through its require hook');
-    peer.disable();
-    if (create().__wrapped) throw new Error('instrumentation-openai left the SDK patched after disable()');
-    const openaiPeer = instrumentationVariant('openai', '', 'gateway calls', peer);
-    add({ ...openaiPeer, leftovers: () => (create().__wrapped ? 'Completions.create still patched' : undefined) }, `@opentelemetry/instrumentation-openai ${versionOf('@opentelemetry/instrumentation-openai')} on openai ${sdk.version}`);
-    const client = new sdk.OpenAI({ apiKey: 'bench-key', baseURL: `${gateway(sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch });
-    addWorkload(openaiCall(`openai6 call ${sdkTransport}`, client), ['this', 'openai']);
-    addWorkload(openaiStream(`openai6 stream ${sdkTransport}`, client, payloads), ['this', 'openai']);
-  } else {
-    // Constructed enabled, then disabled: instrumentation-undici reads `config.enabled` on
-    // every request, so one constructed disabled would record nothing even once enabled.
-    const undici = telemetry.register(new UndiciInstrumentation());
-    undici.disable();
-    add(instrumentationVariant('undici', '', 'every call', undici), `@opentelemetry/instrumentation-undici ${versionOf('@opentelemetry/instrumentation-undici')}`);
-    add(together('this+undici', '', 'every call', [ours, undici]), 'this package and instrumentation-undici together, as NodeSDK with auto-instrumentations runs them');
-    add(floorVariant());
-    add(wrapperVariant());
-    const selfcheck = group === 'selfcheck';
-    // A vs A control rows on HTTP; both instrumentations together on TLS, as production runs.
-    const fetchVariants = (t: Transport) =>
-      selfcheck ? ['A vs A'] : [...(t === 'http' ? ['A vs A'] : []), 'this', 'undici', ...(t === 'tls' ? ['this+undici'] : []), 'floor', 'wrapper only'];
-    for (const t of transports) addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t));
-    for (const t of transports) addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t));
-    // A server that flushes every token: one HTTP chunk per event. From Node 26 (undici 8) each
-    // chunk reaches the reader as a read of its own, so this is the per-chunk path at its worst.
-    addWorkload(fetchStream(`fetch stream ${sdkTransport} event chunks`, `${gateway(sdkTransport)}/v1/chat/completions`, payloads, true), selfcheck ? ['A vs A'] : ['this', 'undici', 'floor']);
-    for (const t of transports) addWorkload(fetchCall(`non-gateway call ${t}`, `${other(t)}/v1/chat/completions`, false), [selfcheck ? 'A vs A' : 'this']);
-    const { OpenAI } = requireHere('openai') as typeof import('openai');
-    const client = new OpenAI({ apiKey: 'bench-key', baseURL: `${gateway(sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch });
-    const major = versionOf('openai').split('.')[0];
-    addWorkload(openaiCall(`openai${major} call ${sdkTransport}`, client as unknown as ChatClient), [selfcheck ? 'A vs A' : 'this']);
-    addWorkload(openaiStream(`openai${major} stream ${sdkTransport}`, client as unknown as ChatClient, payloads), [selfcheck ? 'A vs A' : 'this']);
-  }
+  parts.addVariant(instrumentationVariant('this', `opentelemetry-instrumentation-llm-gateway ${readVersion(root)} (dist/cjs)`, 'gateway calls', ours));
+  parts.addVariant(selfVariant);
+  if (group === 'openai') addOpenaiGroup(parts);
+  else addMainGroup(parts, group === 'selfcheck');
   return {
     bench: { telemetry, server: server.clock, bareFetch },
     workloads,
     variants,
-    descriptions,
     plan: plan.filter(([w, v]) => !options.only || options.only.test(`${w} / ${v}`)),
     payloads,
     stop: () => server.child.kill(),
   };
+}
+
+/** fetch and openai 7 workloads: this package, instrumentation-undici, the references; or only A vs A. */
+function addMainGroup({ telemetry, ours, targets, payloads, addVariant, addWorkload }: GroupParts, selfcheck: boolean): void {
+  // Constructed enabled, then disabled: instrumentation-undici reads `config.enabled` on
+  // every request, so one constructed disabled would record nothing even once enabled.
+  const undici = telemetry.register(new UndiciInstrumentation());
+  undici.disable();
+  addVariant(instrumentationVariant('undici', `@opentelemetry/instrumentation-undici ${versionOf('@opentelemetry/instrumentation-undici')}`, 'every call', undici));
+  addVariant(together('this+undici', 'this package and instrumentation-undici together, as NodeSDK with auto-instrumentations runs them', 'every call', [ours, undici]));
+  addVariant(floorVariant());
+  addVariant(wrapperVariant());
+  const only = (names: string[]) => (selfcheck ? ['A vs A'] : names);
+  const { transports, gateway, other, sdkTransport } = targets;
+  // A vs A control rows on HTTP; both instrumentations together on TLS, as production runs.
+  const fetchVariants = (t: Transport) => only([...(t === 'http' ? ['A vs A'] : []), 'this', 'undici', ...(t === 'tls' ? ['this+undici'] : []), 'floor', 'wrapper only']);
+  for (const t of transports) addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t));
+  for (const t of transports) addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t));
+  // A server that flushes every token: one HTTP chunk per event. From Node 26 (undici 8) each
+  // chunk reaches the reader as a read of its own, so this is the per-chunk path at its worst.
+  addWorkload(fetchStream(`fetch stream ${sdkTransport} event chunks`, `${gateway(sdkTransport)}/v1/chat/completions`, payloads, true), only(['this', 'undici', 'floor']));
+  for (const t of transports) addWorkload(fetchCall(`non-gateway call ${t}`, `${other(t)}/v1/chat/completions`, false), only(['this']));
+  const { OpenAI } = requireHere('openai') as typeof import('openai');
+  const client = new OpenAI({ apiKey: 'bench-key', baseURL: `${gateway(sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch }) as unknown as ChatClient;
+  const major = versionOf('openai').split('.')[0];
+  addWorkload(openaiCall(`openai${major} call ${sdkTransport}`, client), only(['this']));
+  addWorkload(openaiStream(`openai${major} stream ${sdkTransport}`, client, payloads), only(['this']));
+}
+
+/** openai 6 workloads: this package and instrumentation-openai, which patches the SDK as it loads. */
+function addOpenaiGroup({ telemetry, targets, payloads, addVariant, addWorkload }: GroupParts): void {
+  const { OpenAIInstrumentation } = requireHere('@opentelemetry/instrumentation-openai') as typeof import('@opentelemetry/instrumentation-openai');
+  // Registered before the SDK loads, so its require hook patches it. Its metric instruments
+  // exist only after setMeterProvider() (0.22's class fields reset the ones the base
+  // constructor made), so unregistered its stream path throws.
+  const peer = telemetry.register(new OpenAIInstrumentation());
+  const sdk = loadOpenai6();
+  const patched = () => Boolean((sdk.OpenAI.Chat.Completions.prototype.create as { __wrapped?: boolean }).__wrapped);
+  if (!patched()) throw new Error('instrumentation-openai did not patch the openai 6 SDK through its require hook');
+  peer.disable();
+  if (patched()) throw new Error('instrumentation-openai left the SDK patched after disable()');
+  const description = `@opentelemetry/instrumentation-openai ${versionOf('@opentelemetry/instrumentation-openai')} on openai ${sdk.version}`;
+  addVariant({ ...instrumentationVariant('openai', description, 'gateway calls', peer), leftovers: () => (patched() ? 'Completions.create still patched' : undefined) });
+  const client = new sdk.OpenAI({ apiKey: 'bench-key', baseURL: `${targets.gateway(targets.sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch });
+  addWorkload(openaiCall(`openai6 call ${targets.sdkTransport}`, client), ['this', 'openai']);
+  addWorkload(openaiStream(`openai6 stream ${targets.sdkTransport}`, client, payloads), ['this', 'openai']);
 }
 
 /**
@@ -219,7 +246,7 @@ async function runGroup(group: Group, outPath: string): Promise<void> {
   const result: WorkerResult = {
     group,
     node: process.version,
-    variants: Object.fromEntries([...new Set(setup.plan.map(([, v]) => v))].map((v) => [v, setup.descriptions[v]!])),
+    variants: Object.fromEntries([...new Set(setup.plan.map(([, v]) => v))].map((v) => [v, setup.variants.get(v)!.description])),
     comparisons,
     exported: setup.bench.telemetry.counts(),
     payload: { chatJsonBytes: setup.payloads.chatJson.length, sseBytes: setup.payloads.sseBytes, sseEvents: setup.payloads.sseJsonEvents, sseWrites: setup.payloads.sseWrites.length },
