@@ -75,6 +75,8 @@ export interface MedianRow {
   addedCpuUs: number[];
   addedWallUs: number[];
   throughputRatio?: number[];
+  /** Runs in which no check flagged the row. */
+  cleanRuns: number;
   /** Median of the runs' medians. */
   median: { timeRatio: number; cpuRatio: number; addedCpuUs: number; addedWallUs: number; throughputRatio?: number };
 }
@@ -98,6 +100,7 @@ export function medianOfMedians(runs: RunResult[]): MedianRow[] {
       addedCpuUs,
       addedWallUs,
       throughputRatio,
+      cleanRuns: cs.filter((c) => c.flags.length === 0).length,
       median: {
         timeRatio: median(timeRatio),
         cpuRatio: median(cpuRatio),
@@ -112,7 +115,7 @@ export function medianOfMedians(runs: RunResult[]): MedianRow[] {
 export function printMedianOfMedians(rows: MedianRow[]): void {
   const list = (xs: number[]) => xs.map((n) => n.toFixed(3)).join(' ');
   printTable([
-    ['workload', 'variant', 'time B/A', '(runs)', 'CPU B/A', '(runs)', 'CPU +/call', 'wall +/call', 'throughput B/A'],
+    ['workload', 'variant', 'time B/A', '(runs)', 'CPU B/A', '(runs)', 'CPU +/call', 'wall +/call', 'throughput B/A', 'checks ok'],
     ...rows.map((r) => [
       r.workload,
       r.variant,
@@ -123,6 +126,7 @@ export function printMedianOfMedians(rows: MedianRow[]): void {
       `${signed(r.median.addedCpuUs)} µs`,
       `${signed(r.median.addedWallUs)} µs`,
       r.median.throughputRatio === undefined ? '' : x(r.median.throughputRatio),
+      `${r.cleanRuns} of ${r.runs} runs`,
     ]),
   ]);
 }
