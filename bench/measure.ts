@@ -34,6 +34,8 @@ export interface Side {
 export interface Round {
   a: Side;
   b: Side;
+  /** The four blocks in the order they ran, `on` for the B side. */
+  blocks: (Side & { on: boolean })[];
 }
 
 export interface Spread {
@@ -133,13 +135,15 @@ export async function compare(bench: Bench, workload: Workload, variant: Variant
     const order = r % 2 === 0 ? [false, true, true, false] : [true, false, false, true];
     const a: Side[] = [];
     const b: Side[] = [];
-    for (let i = 0; i < order.length; i++) {
-      const on = order[i]!;
+    const blocks: Round['blocks'] = [];
+    for (const on of order) {
       // The first letter of each side gets the first half: both sides get both halves.
       const calls = halves[(on ? b : a).length % halves.length]!;
-      (on ? b : a).push(await runSide(on, calls));
+      const side = await runSide(on, calls);
+      (on ? b : a).push(side);
+      blocks.push({ ...side, on });
     }
-    rounds.push({ a: sum(a), b: sum(b) });
+    rounds.push({ a: sum(a), b: sum(b), blocks });
   }
   const summary = summarise(workload, rounds);
   for (const flag of checks(workload, variant, summary)) flags.add(flag);
