@@ -1,145 +1,134 @@
-// npm run bench: the same loopback workloads uninstrumented and instrumented, interleaved in
-// one run, reported as ratios (instrumented / uninstrumented). Absolute times on a shared
-// machine are noise; the ratio of interleaved rounds is what the numbers are for.
+// npm run bench: what this instrumentation costs an application, measured so that it cannot
+// flatter us (BENCHMARKS.md §6 says how to read the output).
 //
-// The simulated gateway runs in a child process so the client's event loop measures only
-// the client (the machine has 2 cores: one serves, one calls).
-import { once } from 'node:events';
-import { createServer } from 'node:http';
-import { context } from '@opentelemetry/api';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { MeterProvider, MetricReader } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type SpanExporter } from '@opentelemetry/sdk-trace';
-// The built package, as users run it (the TypeScript sources under tsx run slower).
-import { LlmGatewayInstrumentation } from '../dist/cjs/index.js';
-import { startSimulatedGatewayProcess } from '../examples/simulated-gateway/process';
+// - A fast gateway in a process of its own (bench/server.ts): pre-built bodies from memory,
+//   keep-alive, HTTP and TLS. Every block reports the server's CPU next to the client's, and a
+//   row where the server was busy (> 60% of a core, or busier than the client) is flagged.
+// - Each comparison runs bare (A) and instrumented (B) in one process, in ABBA rounds, by
+//   enable()/disable(); reported are the median of per-round ratios and their min-max.
+// - Peers and two references (floor, wrapper only) run on the same workloads in the same run.
+// - Client CPU per call (process.cpuUsage) next to wall time: on a shared machine it is the
+//   steadier figure, and it counts work that a wall clock on an idle client would hide.
+//
+// This file makes the certificate, starts the measuring processes one after another
+// (bench/worker.ts), prints the tables and writes .bench-out/bench-node<major>-<time>.json.
+// BENCH_QUICK=1 for a smoke run, BENCH_SELFCHECK=1 for A vs A only, BENCH_REPEAT=3 for the
+// median of three runs' medians; other knobs in bench/options.ts.
+import { spawn } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { Comparison } from './measure';
+import { callsPerSide, readOptions, streamsPerSide, type Options } from './options';
+import { medianOfMedians, printBottleneckCheck, printMedianOfMedians, printRun } from './report';
+import { makeCertificate, type Certificate } from './tls';
+import type { Group, WorkerResult } from './worker';
 
-const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 9);
-const CALLS_PER_ROUND = Number(process.env.BENCH_CALLS ?? 200);
-const STREAMS_PER_ROUND = Number(process.env.BENCH_STREAMS ?? 10);
-const STREAM_BYTES = 1_000_000;
+/** A vs A must land within this of 1.00 for BENCH_SELFCHECK=1 to pass. */
+const SELFCHECK_TOLERANCE = Number(process.env.BENCH_SELFCHECK_TOLERANCE ?? 0.03);
 
-/** Exports nowhere, as cheaply as possible: what is measured is the instrumentation. */
-class DiscardingExporter implements SpanExporter {
-  spans = 0;
-  export(spans: ReadableSpan[], done: (r: { code: number }) => void): void {
-    this.spans += spans.length;
-    done({ code: 0 });
-  }
-  shutdown(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-class IdleReader extends MetricReader {
-  protected onForceFlush(): Promise<void> {
-    return Promise.resolve();
-  }
-  protected onShutdown(): Promise<void> {
-    return Promise.resolve();
-  }
+function workerEnv(certificate: Certificate | undefined): NodeJS.ProcessEnv {
+  return certificate ? { ...process.env, NODE_EXTRA_CA_CERTS: certificate.cert, BENCH_TLS_CERT: certificate.cert, BENCH_TLS_KEY: certificate.key } : { ...process.env };
 }
 
-
-/** A plain loopback server that is not a gateway host: the cost of the host check alone. */
-async function startOtherServer(): Promise<{ url: string; close(): void }> {
-  const body = JSON.stringify({ ok: true, data: 'x'.repeat(512) });
-  const server = createServer((req, res) => {
-    req.resume();
-    res.writeHead(200, { 'content-type': 'application/json' }).end(body);
-  });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/other`, close: () => server.close() };
+async function runWorker(args: string[], env: NodeJS.ProcessEnv, nodeFlags: string[] = []): Promise<void> {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(__dirname, 'worker.ts'), ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+  if (code !== 0) throw new Error(`bench worker ${args.join(' ')} exited with ${code}`);
 }
 
-const chatBody = JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'What is the capital of France?' }], max_tokens: 64 });
-const streamBody = JSON.stringify({ model: 'gpt-5', stream: true, stream_options: { include_usage: true }, messages: [{ role: 'user', content: 'a long answer' }], x_sim: { replyBytes: STREAM_BYTES } });
-const headers = { authorization: 'bench-key', 'content-type': 'application/json' };
-
-async function sequentialCalls(url: string, n: number): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(url, { method: 'POST', headers, body: chatBody });
-    await res.json();
+async function runOnce(options: Options, certificate: Certificate | undefined, stamp: string): Promise<{ file: string; results: WorkerResult[] }> {
+  const groups: Group[] = options.selfcheck ? ['selfcheck'] : ['main', 'openai'];
+  const results: WorkerResult[] = [];
+  for (const group of groups) {
+    const out = join(options.outDir, `worker-${group}-${process.pid}.json`);
+    console.log(group === 'openai' ? '\n[openai] instrumentation-openai runs in a process of its own: its require hook must see the SDK load' : `\n[${group}]`);
+    await runWorker(['--group', group, '--out', out], workerEnv(certificate));
+    results.push(JSON.parse(readFileSync(out, 'utf8')) as WorkerResult);
   }
-  return (performance.now() - start) / n;
+  const comparisons = results.flatMap((r) => r.comparisons);
+  console.log('');
+  printRun(comparisons);
+  console.log('\nIs the client the bottleneck? (A side, bare; server and client are separate processes)');
+  printBottleneckCheck(comparisons);
+  console.log('\nvariants:');
+  const described = new Map(results.flatMap((r) => Object.entries(r.variants)));
+  for (const [name, description] of described) console.log(`  ${name.padEnd(13)} ${description}`);
+  const file = join(options.outDir, `bench-node${process.versions.node.split('.')[0]}-${stamp}.json`);
+  writeFileSync(file, JSON.stringify({ ...describeRun(options), groups: results }, null, 1));
+  console.log(`\nwritten: ${file}`);
+  return { file, results };
 }
 
-async function streams(url: string, n: number): Promise<number> {
-  let bytes = 0;
-  const start = performance.now();
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(url, { method: 'POST', headers, body: streamBody });
-    for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) bytes += chunk.byteLength;
+function describeRun(options: Options) {
+  return {
+    node: process.version,
+    date: new Date().toISOString(),
+    machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadavgAtEnd: loadavg() },
+    options: { ...options, only: options.only?.source, callsPerSidePerRound: callsPerSide(options), streamsPerSidePerRound: streamsPerSide(options), sdkStreamsPerSidePerRound: streamsPerSide(options, true) },
+  };
+}
+
+function selfcheckVerdict(comparisons: Comparison[]): boolean {
+  let ok = true;
+  for (const c of comparisons.filter((d) => d.variant === 'A vs A')) {
+    const off = Math.abs(c.summary.timeRatio.median - 1);
+    const cpuOff = Math.abs(c.summary.cpuRatio.median - 1);
+    const pass = off <= SELFCHECK_TOLERANCE && cpuOff <= SELFCHECK_TOLERANCE;
+    ok &&= pass;
+    const busy = c.flags.find((f) => f.startsWith('machine busy'));
+    console.log(
+      `  ${pass ? 'PASS' : 'FAIL'}  ${c.workload}: time ${c.summary.timeRatio.median.toFixed(3)}x [${c.summary.timeRatio.min.toFixed(2)}-${c.summary.timeRatio.max.toFixed(2)}], ` +
+        `CPU ${c.summary.cpuRatio.median.toFixed(3)}x (tolerance ±${SELFCHECK_TOLERANCE})${busy ? `; ${busy}` : ''}`,
+    );
   }
-  return bytes / ((performance.now() - start) / 1000) / 1e6; // MB/s
+  return ok;
 }
-
-async function otherCalls(url: string, n: number): Promise<number> {
-  const start = performance.now();
-  for (let i = 0; i < n; i++) await (await fetch(url)).text();
-  return (performance.now() - start) / n;
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  const gateway = await startSimulatedGatewayProcess();
-  const other = await startOtherServer();
-  const exporter = new DiscardingExporter();
-  const tracerProvider = new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter })] });
-  const meterProvider = new MeterProvider({ readers: [new IdleReader()] });
-  const instrumentation = new LlmGatewayInstrumentation({ enabled: false, hosts: [{ host: new URL(gateway.url).host }] });
-  instrumentation.setTracerProvider(tracerProvider);
-  instrumentation.setMeterProvider(meterProvider);
+  const options = readOptions();
+  mkdirSync(options.outDir, { recursive: true });
+  const certificate = options.tls ? makeCertificate(join(options.outDir, 'tls')) : undefined;
 
-  const chatUrl = `${gateway.url}/v1/chat/completions`;
-  type Workload = { name: string; unit: string; higherIsBetter: boolean; run: () => Promise<number> };
-  const workloads: Workload[] = [
-    { name: 'non-streamed call (sequential)', unit: 'ms/call', higherIsBetter: false, run: () => sequentialCalls(chatUrl, CALLS_PER_ROUND) },
-    { name: '1 MB SSE stream', unit: 'MB/s', higherIsBetter: true, run: () => streams(chatUrl, STREAMS_PER_ROUND) },
-    { name: 'non-gateway request', unit: 'ms/call', higherIsBetter: false, run: () => otherCalls(other.url, CALLS_PER_ROUND) },
-  ];
-
-  console.log(`node ${process.version}; ${ROUNDS} interleaved rounds; ${CALLS_PER_ROUND} calls or ${STREAMS_PER_ROUND} streams per round\n`);
-  const rows: string[][] = [['workload', 'uninstrumented', 'instrumented', 'overhead (time ratio)']];
-  for (const w of workloads) {
-    // Warm-up both paths (JIT, connection pool).
-    await w.run();
-    instrumentation.enable();
-    await w.run();
-    instrumentation.disable();
-    const plain: number[] = [];
-    const observed: number[] = [];
-    const ratios: number[] = [];
-    for (let r = 0; r < ROUNDS; r++) {
-      // Alternate which goes first, so drift in machine load does not favour one side.
-      const order = r % 2 === 0 ? [false, true] : [true, false];
-      const result: Record<string, number> = {};
-      for (const instrumented of order) {
-        if (instrumented) instrumentation.enable();
-        result[String(instrumented)] = await w.run();
-        if (instrumented) instrumentation.disable();
-      }
-      plain.push(result.false!);
-      observed.push(result.true!);
-      // As a time ratio: > 1 means the instrumented run took longer.
-      ratios.push(w.higherIsBetter ? result.false! / result.true! : result.true! / result.false!);
-    }
-    rows.push([w.name, `${median(plain).toFixed(3)} ${w.unit}`, `${median(observed).toFixed(3)} ${w.unit}`, `${median(ratios).toFixed(3)}x`]);
+  const profileAt = process.argv.indexOf('--profile');
+  if (profileAt !== -1) {
+    const profiles = join(options.outDir, 'profiles');
+    await runWorker(process.argv.slice(profileAt), workerEnv(certificate), ['--cpu-prof', '--cpu-prof-dir', profiles]);
+    console.log(`profile written under ${profiles}`);
+    return;
   }
-  await tracerProvider.forceFlush();
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  for (const row of rows) console.log(row.map((c, i) => c.padEnd(widths[i]!)).join('  '));
-  console.log(`\nspans exported: ${exporter.spans} (median of per-round ratios; targets: call <= 1.10x, stream <= 1.05x)`);
-  other.close();
-  gateway.child.kill('SIGTERM');
-  await tracerProvider.shutdown();
+
+  console.log(
+    `node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model}), load ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}\n` +
+      `${options.quick ? 'QUICK: ' : ''}${options.selfcheck ? 'SELFCHECK (A vs A): ' : ''}${options.rounds} ABBA rounds per comparison; ` +
+      `${callsPerSide(options)} calls, ${streamsPerSide(options)} fetch streams or ${streamsPerSide(options, true)} SDK streams of ${(options.streamBytes / 1e6).toFixed(1)} MB per side per round; ${options.repeat} run(s)`,
+  );
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const runs: WorkerResult[][] = [];
+  for (let i = 0; i < options.repeat; i++) {
+    if (options.repeat > 1) console.log(`\n======== run ${i + 1} of ${options.repeat}`);
+    runs.push((await runOnce(options, certificate, options.repeat > 1 ? `${stamp}-run${i + 1}` : stamp)).results);
+  }
+  if (options.repeat > 1) {
+    const rows = medianOfMedians(runs.map((results) => ({ comparisons: results.flatMap((r) => r.comparisons) })));
+    console.log(`\n======== median of ${options.repeat} runs' medians`);
+    printMedianOfMedians(rows);
+    const file = join(options.outDir, `bench-node${process.versions.node.split('.')[0]}-${stamp}-median-of-${options.repeat}.json`);
+    writeFileSync(file, JSON.stringify({ ...describeRun(options), medianOfMedians: rows }, null, 1));
+    console.log(`\nwritten: ${file}`);
+  }
+  if (options.selfcheck) {
+    console.log('\nself-check: bare against bare must give ~1.00x');
+    const last = runs.at(-1)!.flatMap((r) => r.comparisons);
+    if (!selfcheckVerdict(last)) process.exitCode = 1;
+  }
+  const exported = runs.flat().map((r) => r.exported);
+  console.log(`\nexported in all: ${exported.reduce((n, e) => n + e.spans, 0)} spans, ${exported.reduce((n, e) => n + e.logRecords, 0)} log records, ${exported.reduce((n, e) => n + e.metricPoints, 0)} metric points`);
 }
 
-main().catch((error) => {
+main().catch((error: unknown) => {
   console.error(error);
   process.exit(1);
 });
