@@ -8,12 +8,11 @@ import { guard } from './guard';
 import { MAX_CHUNK_GAPS_PER_CALL, type GatewayMetrics } from './metrics';
 import { errorCodeForStatus } from './parse/errors';
 import { fallbackServed } from './parse/request';
-import { parseRateLimitHeaders, type HeaderLookup, type RateLimitInfo } from './parse/headers';
+import type { RateLimitInfo, ResponseHead } from './parse/headers';
 import { JsonBodyObserver, responseInfoFromJsonText } from './parse/json-body';
 import { responseInfoFromObject } from './parse/response';
 import { SseEventParser, SseObserver } from './parse/sse';
 import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
-import { shortString } from './parse/values';
 import { callRecord, emitCallRecord, emitInferenceDetails } from './record';
 import * as semconv from './semconv';
 import { findOuterGenAiSpan, type OuterGenAiSpan } from './cooperation';
@@ -128,19 +127,19 @@ export class GatewayCall {
   }
 
   /** The status line and headers arrived. */
-  responseHead(status: number, getHeader: HeaderLookup): void {
+  responseHead(status: number, head: ResponseHead): void {
     if (this.ended) return;
-    guard(this.env.diag, 'could not read a response head', () => {
+    try {
       this.lastActivityAt = performance.now();
       this.status = status;
-      this.headerRequestId = shortString(getHeader('x-request-id') ?? undefined);
-      const rateLimit = parseRateLimitHeaders(getHeader);
+      this.headerRequestId = head.requestId;
+      const rateLimit = head.rateLimit;
       this.rateLimit = rateLimit;
       if (rateLimit.limit !== undefined || rateLimit.remaining !== undefined) {
-        const model = this.start.request?.model ?? shortString(getHeader('x-ratelimit-model') ?? undefined);
+        const model = this.start.request?.model ?? head.rateLimitModel;
         this.env.metrics.noteRateLimit(model, this.start.region, rateLimit.limit, rateLimit.remaining);
       }
-      const contentType = (getHeader('content-type') ?? '').toLowerCase();
+      const contentType = head.contentType;
       this.eventStream = contentType.includes('text/event-stream');
       const captureContent = this.env.config.captureMessageContent;
       const stableChunks = this.stableChunks;
@@ -148,7 +147,9 @@ export class GatewayCall {
       // Capturing content needs every delta of a stream, not just its first event and tail.
       if (this.eventStream) this.body = captureContent ? new SseEventParser({ captureContent }) : new SseObserver({ stableChunks });
       else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver({ captureContent, stableChunks });
-    });
+    } catch (error) {
+      this.env.diag.error('llm-gateway: could not read a response head', error);
+    }
   }
 
   /** A chunk of the (decoded) response body. */
@@ -370,12 +371,13 @@ function emitRecords(env: CallEnvironment, span: Span | undefined, context: Cont
   if (content !== undefined && config.contentInEvent && logger.enabled({ context, eventName: semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS })) {
     emitInferenceDetails(logger, facts, content, context);
   }
+  if (config.emitCallRecords && logger.enabled({ context, eventName: semconv.EVENT_ASSEMBLYAI_CALL })) {
+    emitCallRecord(logger, facts, diagnostics, context);
+  }
   const hook = config.onCallEnd;
-  const emit = config.emitCallRecords && logger.enabled({ context, eventName: semconv.EVENT_ASSEMBLYAI_CALL });
-  if (!emit && hook === undefined) return;
+  if (hook === undefined) return;
   const record = callRecord(facts, diagnostics, span?.spanContext() ?? INVALID_SPAN_CONTEXT);
-  if (emit) emitCallRecord(logger, record, context);
-  if (hook !== undefined) guard(env.diag, 'the onCallEnd hook threw', () => hook(record));
+  guard(env.diag, 'the onCallEnd hook threw', () => hook(record));
 }
 
 /** The operations other GenAI instrumentations make an inference span for. */

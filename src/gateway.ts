@@ -33,19 +33,32 @@ export function authorityOfUrl(url: string): string | undefined {
   const schemeEnd = url.indexOf('://');
   if (schemeEnd === -1) return undefined;
   const start = schemeEnd + 3;
-  // The authority ends at the first '/', '?', '#' (or '\\', which URL parsing treats as '/').
+  // The authority ends at the first '/', '?', '#' (or '\\', which URL parsing treats as '/');
+  // userinfo ends at its last '@'.
   let end = url.length;
-  for (const delimiter of AUTHORITY_END) {
-    const at = url.indexOf(delimiter, start);
-    if (at !== -1 && at < end) end = at;
+  let at = -1;
+  for (let i = start; i < end; i++) {
+    const code = url.charCodeAt(i);
+    if (code === SLASH || code === QUESTION || code === HASH || code === BACKSLASH) end = i;
+    else if (code === AT) at = i;
   }
-  let authority = url.slice(start, end);
-  const at = authority.lastIndexOf('@');
-  if (at !== -1) authority = authority.slice(at + 1);
-  return authority.toLowerCase();
+  const authority = url.slice(at === -1 ? start : at + 1, end);
+  return hasUpperCase(authority) ? authority.toLowerCase() : authority;
 }
 
-const AUTHORITY_END = ['/', '?', '#', '\\'];
+const SLASH = 47;
+const QUESTION = 63;
+const HASH = 35;
+const BACKSLASH = 92;
+const AT = 64;
+
+function hasUpperCase(text: string): boolean {
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 65 && code <= 90) return true;
+  }
+  return false;
+}
 
 /** `host[:port]` from a host name and a port, bracketing an IPv6 literal given without brackets. */
 export function formatAuthority(hostname: string, port: string | number | undefined | null): string {

@@ -16,10 +16,10 @@ export function guard<T>(diag: DiagLogger, what: string, fn: () => T): T | undef
 }
 
 /** `fn`, guarded once where it is handed over (a channel subscriber, a listener). */
-export function guarded<A extends unknown[]>(diag: DiagLogger, what: string, fn: (...args: A) => void): (...args: A) => void {
-  return (...args: A) => {
+export function guarded<T>(diag: DiagLogger, what: string, fn: (message: T) => void): (message: T) => void {
+  return (message: T) => {
     try {
-      fn(...args);
+      fn(message);
     } catch (error) {
       diag.error(`llm-gateway: ${what}`, error);
     }

@@ -66,7 +66,9 @@ export class GatewayMetrics {
   private readonly inference: InferenceInstruments | undefined;
   private readonly emitOld: boolean;
   private readonly attributeSets = new Map<string, CallAttributeSets>();
-  private readonly rateLimits = new Map<string, RateLimitSeries>();
+  /** Region, then model: keys the response head already has, no string built per call. */
+  private readonly rateLimits = new Map<string, Map<string, RateLimitSeries>>();
+  private rateLimitSeries = 0;
 
   constructor(meter: Meter, stability: SemconvStability = SemconvStability.OLD) {
     this.emitOld = (stability & SemconvStability.OLD) !== 0;
@@ -165,23 +167,31 @@ export class GatewayMetrics {
 
   /** The rate-limit state a response head reported, for the gauges. */
   noteRateLimit(model: string | undefined, region: string, limit: number | undefined, remaining: number | undefined): void {
-    const key = `${model ?? ''}\0${region}`;
-    let series = this.rateLimits.get(key);
+    let byModel = this.rateLimits.get(region);
+    if (byModel === undefined) this.rateLimits.set(region, (byModel = new Map()));
+    const key = model ?? '';
+    let series = byModel.get(key);
     if (series === undefined) {
-      if (this.rateLimits.size >= MAX_RATE_LIMIT_SERIES) this.rateLimits.clear();
+      if (++this.rateLimitSeries > MAX_RATE_LIMIT_SERIES) {
+        this.rateLimits.clear();
+        this.rateLimits.set(region, (byModel = new Map()));
+        this.rateLimitSeries = 1;
+      }
       const attributes: Attributes = { [semconv.ATTR_ASSEMBLYAI_REGION]: region };
       if (model) attributes[semconv.ATTR_GEN_AI_REQUEST_MODEL] = model;
       series = { attributes };
-      this.rateLimits.set(key, series);
+      byModel.set(key, series);
     }
     if (limit !== undefined) series.limit = limit;
     if (remaining !== undefined) series.remaining = remaining;
   }
 
   private observeRateLimit(result: ObservableResult, which: 'limit' | 'remaining'): void {
-    for (const series of this.rateLimits.values()) {
-      const value = series[which];
-      if (value !== undefined) result.observe(value, series.attributes);
+    for (const byModel of this.rateLimits.values()) {
+      for (const series of byModel.values()) {
+        const value = series[which];
+        if (value !== undefined) result.observe(value, series.attributes);
+      }
     }
   }
 

@@ -29,31 +29,48 @@ export function callRecord(facts: CallFacts, diagnostics: readonly Diagnostic[],
   return record;
 }
 
-/** The record as an OpenTelemetry log record, correlated with the call's span. */
-export function emitCallRecord(logger: Logger, record: LlmGatewayCallRecord, context: Context): void {
+/**
+ * The record as an OpenTelemetry log record, correlated with the call's span: built straight from
+ * the facts (every call of a busy service makes one), with only the attributes that have a value.
+ */
+export function emitCallRecord(logger: Logger, facts: CallFacts, diagnostics: readonly Diagnostic[], context: Context): void {
+  const durationMs = Math.round(facts.endedAt - facts.startedAt);
   const attributes: Attributes = {
-    [semconv.ATTR_GEN_AI_OPERATION_NAME]: record.operation,
+    [semconv.ATTR_GEN_AI_OPERATION_NAME]: facts.operation,
     [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
-    [semconv.ATTR_GEN_AI_REQUEST_MODEL]: record.model,
-    [semconv.ATTR_GEN_AI_RESPONSE_MODEL]: record.responseModel,
-    [semconv.ATTR_ASSEMBLYAI_FALLBACK_USED]: record.fallbackUsed,
-    [semconv.ATTR_ASSEMBLYAI_REQUEST_ID]: record.requestId,
-    [semconv.ATTR_SERVER_ADDRESS]: record.host,
-    [semconv.ATTR_SERVER_PORT]: record.port,
-    [semconv.ATTR_URL_PATH]: record.path,
-    [semconv.ATTR_ASSEMBLYAI_REGION]: record.region,
-    [semconv.ATTR_HTTP_RESPONSE_STATUS_CODE]: record.status,
-    [semconv.ATTR_ASSEMBLYAI_ERROR_CODE]: record.errorCode,
-    [semconv.ATTR_ERROR_TYPE]: record.errorType,
-    [semconv.ATTR_ASSEMBLYAI_CALL_DURATION_MS]: record.durationMs,
+    [semconv.ATTR_SERVER_ADDRESS]: facts.serverAddress,
+    [semconv.ATTR_SERVER_PORT]: facts.serverPort,
+    [semconv.ATTR_URL_PATH]: facts.url.pathname,
+    [semconv.ATTR_ASSEMBLYAI_REGION]: facts.region,
+    [semconv.ATTR_ASSEMBLYAI_CALL_DURATION_MS]: durationMs,
   };
-  if (record.diagnostics.length > 0) attributes[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_IDS] = record.diagnostics;
-  const failed = record.errorType !== undefined;
+  const model = facts.request?.model;
+  if (model !== undefined) attributes[semconv.ATTR_GEN_AI_REQUEST_MODEL] = model;
+  const responseModel = facts.response.responseModel;
+  if (responseModel !== undefined) attributes[semconv.ATTR_GEN_AI_RESPONSE_MODEL] = responseModel;
+  if (facts.fallbackUsed !== undefined) attributes[semconv.ATTR_ASSEMBLYAI_FALLBACK_USED] = facts.fallbackUsed;
+  if (facts.requestId !== undefined) attributes[semconv.ATTR_ASSEMBLYAI_REQUEST_ID] = facts.requestId;
+  if (facts.status !== undefined) attributes[semconv.ATTR_HTTP_RESPONSE_STATUS_CODE] = facts.status;
+  if (facts.errorCode !== undefined) attributes[semconv.ATTR_ASSEMBLYAI_ERROR_CODE] = facts.errorCode;
+  if (facts.errorType !== undefined) attributes[semconv.ATTR_ERROR_TYPE] = facts.errorType;
+  if (diagnostics.length > 0) attributes[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_IDS] = diagnostics.map((d) => d.id);
+  const failed = facts.errorType !== undefined;
   logger.emit({
     eventName: semconv.EVENT_ASSEMBLYAI_CALL,
     severityNumber: failed ? SeverityNumber.ERROR : SeverityNumber.INFO,
     severityText: failed ? 'ERROR' : 'INFO',
-    body: summaryLine(record),
+    body: summaryLine({
+      operation: facts.operation,
+      model,
+      responseModel,
+      fallbackUsed: facts.fallbackUsed,
+      status: facts.status,
+      errorCode: facts.errorCode,
+      errorType: facts.errorType,
+      requestId: facts.requestId,
+      region: facts.region,
+      durationMs,
+    }),
     attributes,
     context,
   });
@@ -85,8 +102,13 @@ export function emitInferenceDetails(logger: Logger, facts: CallFacts, content: 
   });
 }
 
+type SummaryFields = Pick<
+  LlmGatewayCallRecord,
+  'operation' | 'model' | 'responseModel' | 'fallbackUsed' | 'status' | 'errorCode' | 'errorType' | 'requestId' | 'region' | 'durationMs'
+>;
+
 /** `chat claude-sonnet-4-6 -> 429 rate_limited request_id=... (us, 212 ms)` */
-export function summaryLine(record: LlmGatewayCallRecord): string {
+export function summaryLine(record: SummaryFields): string {
   const what = record.model ? `${record.operation} ${record.model}` : record.operation;
   const outcome = record.status === undefined ? (record.errorType ?? 'no response') : `${record.status}${record.errorCode ? ` ${record.errorCode}` : ''}`;
   const id = record.requestId ? ` request_id=${record.requestId}` : '';

@@ -1,5 +1,6 @@
 import type { ConsumedBody, GatewayCall } from '../call';
 import { ReadableStream as WebReadableStream, type ReadableStreamDefaultReader, type ReadableStreamReadResult } from 'node:stream/web';
+import { responseHeadOf } from '../parse/headers';
 import type { TransportHost } from './host';
 
 /**
@@ -51,7 +52,7 @@ const unreadBodies = new FinalizationRegistry<SharedBody>((shared) => {
 
 function observeResponse(transport: FetchTransport, response: Response, call: GatewayCall): Response {
   try {
-    call.responseHead(response.status, (name) => response.headers.get(name));
+    call.responseHead(response.status, responseHeadOf((name) => response.headers.get(name)));
     if (Object.getPrototypeOf(response) !== Response.prototype) {
       // A global fetch replaced by a polyfill (node-fetch) returns its own Response class,
       // whose body cannot be observed from here. Its requests go through node:http, where

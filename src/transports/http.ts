@@ -5,6 +5,7 @@ import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:ht
 import { sendObserved, type CallStart, type GatewayCall } from '../call';
 import type { TransportHost } from './host';
 import { authorityOfClientRequest, operationOf } from '../gateway';
+import { responseHeadOf } from '../parse/headers';
 import type { RequestHeaders } from '../facts';
 import { EntryPointWrappers, type EntryTarget } from './http-entry-points';
 import { RequestBodySample } from './request-body';
@@ -218,9 +219,10 @@ class ObservedRequest {
     const call = this.ensureCall();
     // Ended already: the duration cap passed before the gateway answered.
     if (call === undefined || call.isEnded) return;
-    call.responseHead(response.statusCode ?? 0, (name) => headerValue(response.headers[name]));
-    const encoding = headerValue(response.headers['content-encoding'])?.trim().toLowerCase();
-    if (encoding && encoding !== 'identity') {
+    const head = responseHeadOf((name) => headerValue(response.headers[name]));
+    call.responseHead(response.statusCode ?? 0, head);
+    const encoding = head.contentEncoding;
+    if (encoding !== undefined) {
       // An encoding we cannot decode: the span still gets everything but the body's content.
       this.decoder = SideDecoder.for(encoding, (chunk) => call.bodyChunk(chunk), this.host.diag);
     }

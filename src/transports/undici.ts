@@ -7,6 +7,7 @@ import { guarded } from '../guard';
 import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
 import type { TransportHost } from './host';
+import { responseHeadOfRaw } from './raw-headers';
 import { RequestBodySample } from './request-body';
 import { isInsideObservedCall, shared } from './shared';
 import { SideDecoder } from './side-decoder';
@@ -78,10 +79,10 @@ class ObservedUndiciRequest {
   headers(statusCode: number, rawHeaders: unknown): void {
     this.bodySent();
     this.headArrived = true;
-    const headers = rawHeaderValues(rawHeaders);
-    this.call.responseHead(statusCode, (name) => headers.get(name));
-    const encoding = headers.get('content-encoding')?.trim().toLowerCase();
-    if (encoding && encoding !== 'identity') {
+    const head = responseHeadOfRaw(rawHeaders);
+    this.call.responseHead(statusCode, head);
+    const encoding = head.contentEncoding;
+    if (encoding !== undefined) {
       this.encoded = true;
       // The body channel carries the bytes as they arrived, still compressed.
       const call = this.call;
@@ -262,41 +263,6 @@ function requestHeadersOf(request: UndiciRequest): RequestHeaders {
     get: (name) => pairs().find(([key]) => key === name)?.[1],
   };
 }
-
-/**
- * The response header values the call reads, from undici's flat `[name, value, ...]` Buffer
- * array, decoded in one pass: only names of the right length and first letter are decoded.
- */
-function rawHeaderValues(raw: unknown): Map<string, string> {
-  const values = new Map<string, string>();
-  if (!Array.isArray(raw)) return values;
-  for (let i = 0; i + 1 < raw.length; i += 2) {
-    const name = raw[i] as Uint8Array | string;
-    const length = name.length;
-    if (!READ_HEADER_LENGTHS.has(length)) continue;
-    const first = typeof name === 'string' ? name.charCodeAt(0) | 0x20 : (name[0]! | 0x20);
-    if (first !== 0x63 /* c */ && first !== 0x72 /* r */ && first !== 0x78 /* x */) continue;
-    const key = String(name).toLowerCase();
-    if (!READ_HEADERS.has(key)) continue;
-    const value = String(raw[i + 1]);
-    const previous = values.get(key);
-    values.set(key, previous === undefined ? value : `${previous}, ${value}`);
-  }
-  return values;
-}
-
-/** Every response header GatewayCall.responseHead reads. */
-const READ_HEADERS: ReadonlySet<string> = new Set([
-  'content-type',
-  'content-encoding',
-  'x-request-id',
-  'x-ratelimit-limit',
-  'x-ratelimit-remaining',
-  'x-ratelimit-reset',
-  'x-ratelimit-model',
-  'retry-after',
-]);
-const READ_HEADER_LENGTHS: ReadonlySet<number> = new Set([...READ_HEADERS].map((name) => name.length));
 
 function isAbortError(error: unknown): boolean {
   return (error as { name?: unknown } | null)?.name === 'AbortError';
