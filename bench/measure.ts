@@ -12,7 +12,6 @@ export interface ServerClock {
   sample(): Promise<{ cpuUs: number; atMs: number; runQueueMs: number }>;
 }
 
-
 export interface Side {
   calls: number;
   wallMs: number;
@@ -121,13 +120,14 @@ export async function compare(bench: Bench, workload: Workload, variant: Variant
     } finally {
       if (on) {
         variant.disable();
-        for (const problem of [...bareProblems(bench.bareFetch), variant.leftovers?.()]) if (problem) flags.add(`left on after disable: ${problem}`);
+        for (const problem of [...bareProblems(bench.bareFetch), variant.leftovers?.()])
+          if (problem) flags.add(`left on after disable: ${problem}`);
       }
     }
   };
   // Warm-up: both paths compiled, connections open.
-  await runSide(false, halves[0]!);
-  await runSide(true, halves[0]!);
+  await runSide(false, halves[0]);
+  await runSide(true, halves[0]);
   for (const problem of bareProblems(bench.bareFetch)) flags.add(`A side not bare: ${problem}`);
 
   const rounds: Round[] = [];
@@ -138,7 +138,7 @@ export async function compare(bench: Bench, workload: Workload, variant: Variant
     const blocks: Round['blocks'] = [];
     for (const on of order) {
       // The first letter of each side gets the first half: both sides get both halves.
-      const calls = halves[(on ? b : a).length % halves.length]!;
+      const calls = halves[(on ? b : a).length % halves.length];
       const side = await runSide(on, calls);
       (on ? b : a).push(side);
       blocks.push({ ...side, on });
@@ -147,7 +147,15 @@ export async function compare(bench: Bench, workload: Workload, variant: Variant
   }
   const summary = summarise(workload, rounds);
   for (const flag of checks(workload, variant, summary)) flags.add(flag);
-  return { workload: workload.name, kind: workload.kind, gateway: workload.gateway, variant: variant.name, rounds, summary, flags: [...flags] };
+  return {
+    workload: workload.name,
+    kind: workload.kind,
+    gateway: workload.gateway,
+    variant: variant.name,
+    rounds,
+    summary,
+    flags: [...flags],
+  };
 }
 
 /** `calls` sequential calls; telemetry flushed before and after, outside the timed part. */
@@ -184,7 +192,20 @@ export async function block(bench: Bench, workload: Workload, calls: number): Pr
 }
 
 function sum(sides: Side[]): Side {
-  const total: Side = { calls: 0, wallMs: 0, cpuUs: 0, bytes: 0, reads: 0, serverCpuUs: 0, serverWallMs: 0, runQueueMs: 0, serverRunQueueMs: 0, mainThreadCpuMs: 0, spans: 0, logRecords: 0 };
+  const total: Side = {
+    calls: 0,
+    wallMs: 0,
+    cpuUs: 0,
+    bytes: 0,
+    reads: 0,
+    serverCpuUs: 0,
+    serverWallMs: 0,
+    runQueueMs: 0,
+    serverRunQueueMs: 0,
+    mainThreadCpuMs: 0,
+    spans: 0,
+    logRecords: 0,
+  };
   for (const side of sides) for (const key of Object.keys(total) as (keyof Side)[]) total[key] += side[key];
   return total;
 }
@@ -192,7 +213,7 @@ function sum(sides: Side[]): Side {
 export function median(xs: number[]): number {
   const sorted = [...xs].sort((x, y) => x - y);
   const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
 }
 
 export function spread(xs: number[]): Spread {
@@ -200,24 +221,30 @@ export function spread(xs: number[]): Spread {
 }
 
 function summarise(workload: Workload, rounds: Round[]): Summary {
-  const perCall = (side: 'a' | 'b', key: 'wallMs' | 'cpuUs') => rounds.map((r) => (r[side][key] * (key === 'wallMs' ? 1000 : 1)) / r[side].calls);
-  const [wallA, wallB, cpuA, cpuB] = [perCall('a', 'wallMs'), perCall('b', 'wallMs'), perCall('a', 'cpuUs'), perCall('b', 'cpuUs')];
+  const perCall = (side: 'a' | 'b', key: 'wallMs' | 'cpuUs') =>
+    rounds.map((r) => (r[side][key] * (key === 'wallMs' ? 1000 : 1)) / r[side].calls);
+  const [wallA, wallB, cpuA, cpuB] = [
+    perCall('a', 'wallMs'),
+    perCall('b', 'wallMs'),
+    perCall('a', 'cpuUs'),
+    perCall('b', 'cpuUs'),
+  ];
   const total = (side: 'a' | 'b') => sum(rounds.map((r) => r[side]));
   const [a, b] = [total('a'), total('b')];
   const mbPerSecond = (side: 'a' | 'b') => rounds.map((r) => r[side].bytes / 1e6 / (r[side].wallMs / 1000));
   const stream = workload.kind === 'stream';
   return {
-    timeRatio: spread(wallB.map((x, i) => x / wallA[i]!)),
-    cpuRatio: spread(cpuB.map((x, i) => x / cpuA[i]!)),
-    addedWallUs: spread(wallB.map((x, i) => x - wallA[i]!)),
-    addedCpuUs: spread(cpuB.map((x, i) => x - cpuA[i]!)),
+    timeRatio: spread(wallB.map((x, i) => x / wallA[i])),
+    cpuRatio: spread(cpuB.map((x, i) => x / cpuA[i])),
+    addedWallUs: spread(wallB.map((x, i) => x - wallA[i])),
+    addedCpuUs: spread(cpuB.map((x, i) => x - cpuA[i])),
     wallUsA: median(wallA),
     wallUsB: median(wallB),
     cpuUsA: median(cpuA),
     cpuUsB: median(cpuB),
     mbPerSecondA: stream ? median(mbPerSecond('a')) : undefined,
     mbPerSecondB: stream ? median(mbPerSecond('b')) : undefined,
-    throughputRatio: stream ? spread(mbPerSecond('b').map((x, i) => x / mbPerSecond('a')[i]!)) : undefined,
+    throughputRatio: stream ? spread(mbPerSecond('b').map((x, i) => x / mbPerSecond('a')[i])) : undefined,
     readsPerStream: stream && a.reads + b.reads > 0 ? (a.reads + b.reads) / (a.calls + b.calls) : undefined,
     serverUtilA: a.serverCpuUs / 1000 / a.serverWallMs,
     serverUtilB: b.serverCpuUs / 1000 / b.serverWallMs,
@@ -242,13 +269,19 @@ function checks(workload: Workload, variant: Variant, s: Summary): string[] {
   const serverUtil = Math.max(s.serverUtilA, s.serverUtilB);
   if (serverUtil > SERVER_BUSY_LIMIT) flags.push(`server busy: ${(serverUtil * 100).toFixed(0)}% of a core`);
   if (s.serverUtilA > s.clientUtilA || s.serverUtilB > s.clientUtilB) flags.push('server busier than the client');
-  if (s.clientRunQueue > MACHINE_BUSY_LIMIT) flags.push(`machine busy: the client waited for a CPU ${(s.clientRunQueue * 100).toFixed(0)}% of the time`);
+  if (s.clientRunQueue > MACHINE_BUSY_LIMIT)
+    flags.push(`machine busy: the client waited for a CPU ${(s.clientRunQueue * 100).toFixed(0)}% of the time`);
   if (workload.kind === 'stream' && s.clientBlockedA !== undefined && s.clientBlockedA > STREAM_BLOCKED_LIMIT)
-    flags.push(`not client-bound: the bare client was blocked on I/O ${(s.clientBlockedA * 100).toFixed(0)}% of the time`);
+    flags.push(
+      `not client-bound: the bare client was blocked on I/O ${(s.clientBlockedA * 100).toFixed(0)}% of the time`,
+    );
   if (s.spansPerCallA > 0) flags.push(`A side exported ${s.spansPerCallA.toFixed(2)} spans per call`);
   const expected = variant.spans === 'every call' || (variant.spans === 'gateway calls' && workload.gateway);
-  if (expected && s.spansPerCallB < 0.99) flags.push(`variant exported only ${s.spansPerCallB.toFixed(2)} spans per call`);
-  if (!expected && s.spansPerCallB > 0) flags.push(`variant exported ${s.spansPerCallB.toFixed(2)} spans per call where none were expected`);
-  if (s.timeRatio.max - s.timeRatio.min > 0.15) flags.push(`noisy: time ratio ranged ${s.timeRatio.min.toFixed(2)}-${s.timeRatio.max.toFixed(2)}`);
+  if (expected && s.spansPerCallB < 0.99)
+    flags.push(`variant exported only ${s.spansPerCallB.toFixed(2)} spans per call`);
+  if (!expected && s.spansPerCallB > 0)
+    flags.push(`variant exported ${s.spansPerCallB.toFixed(2)} spans per call where none were expected`);
+  if (s.timeRatio.max - s.timeRatio.min > 0.15)
+    flags.push(`noisy: time ratio ranged ${s.timeRatio.min.toFixed(2)}-${s.timeRatio.max.toFixed(2)}`);
   return flags;
 }

@@ -12,10 +12,20 @@ const STREAM_CHUNK_BYTES = 13 * 1024;
 
 /** ~150-byte OpenAI-style chunk events (usage: only on the final chunk), then finish, usage, [DONE]. */
 function sseStream(runningUsage: boolean): Buffer[] {
-  const head = { id: 'chatcmpl-4f1c9e0b8a7d6c5e', object: 'chat.completion.chunk', created: 1790211793, model: 'gpt-5' };
+  const head = {
+    id: 'chatcmpl-4f1c9e0b8a7d6c5e',
+    object: 'chat.completion.chunk',
+    created: 1790211793,
+    model: 'gpt-5',
+  };
   const usage = (n: number) => ({ prompt_tokens: 1200, completion_tokens: n, total_tokens: 1200 + n });
   const events: string[] = [];
-  events.push(JSON.stringify({ ...head, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }] }));
+  events.push(
+    JSON.stringify({
+      ...head,
+      choices: [{ index: 0, delta: { role: 'assistant', content: '' }, finish_reason: null }],
+    }),
+  );
   let size = 0;
   let n = 0;
   while (size < STREAM_BYTES - 1024) {
@@ -28,13 +38,20 @@ function sseStream(runningUsage: boolean): Buffer[] {
     events.push(event);
     size += event.length + 8;
   }
-  events.push(JSON.stringify({ ...head, choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], ...(runningUsage ? { usage: usage(n) } : {}) }));
+  events.push(
+    JSON.stringify({
+      ...head,
+      choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
+      ...(runningUsage ? { usage: usage(n) } : {}),
+    }),
+  );
   events.push(JSON.stringify({ ...head, choices: [], usage: usage(n) }));
   const text = events.map((e) => `data: ${e}\n\n`).join('') + 'data: [DONE]\n\n';
   const bytes = Buffer.from(text);
   const chunks: Buffer[] = [];
   // Every chunk its own Buffer (a copy), like undici's bodyChunkReceived chunks.
-  for (let i = 0; i < bytes.byteLength; i += STREAM_CHUNK_BYTES) chunks.push(Buffer.from(bytes.subarray(i, i + STREAM_CHUNK_BYTES)));
+  for (let i = 0; i < bytes.byteLength; i += STREAM_CHUNK_BYTES)
+    chunks.push(Buffer.from(bytes.subarray(i, i + STREAM_CHUNK_BYTES)));
   return chunks;
 }
 
@@ -44,10 +61,24 @@ function jsonBody(): Buffer[] {
     request: { model: 'claude-sonnet-4-6', max_tokens: 1000 },
     request_id: '93f7c2d4-1b5e-4a8f-9c3d-2e7f6a1b0c9d',
     model: 'claude-sonnet-4-6',
-    choices: [{ message: { role: 'assistant', content: 'The capital of France is Paris. It has been the capital since the 10th century, with brief interruptions.' }, finish_reason: 'stop' }],
+    choices: [
+      {
+        message: {
+          role: 'assistant',
+          content:
+            'The capital of France is Paris. It has been the capital since the 10th century, with brief interruptions.',
+        },
+        finish_reason: 'stop',
+      },
+    ],
     usage: {
-      input_tokens: 24, prompt_tokens: 24, output_tokens: 8, completion_tokens: 8, total_tokens: 32,
-      prompt_tokens_details: { cached_tokens: 0 }, completion_tokens_details: { reasoning_tokens: 0 },
+      input_tokens: 24,
+      prompt_tokens: 24,
+      output_tokens: 8,
+      completion_tokens: 8,
+      total_tokens: 32,
+      prompt_tokens_details: { cached_tokens: 0 },
+      completion_tokens_details: { reasoning_tokens: 0 },
     },
     http_status_code: 200,
     response_time: 53194779,
@@ -89,7 +120,7 @@ function measure(mode: Mode, chunks: Buffer[], perRound: number): { median: numb
     samples.push(Number(process.hrtime.bigint() - start) / 1000 / perRound);
   }
   samples.sort((a, b) => a - b);
-  return { median: samples[Math.floor(samples.length / 2)]!, min: samples[0]!, max: samples[samples.length - 1]! };
+  return { median: samples[Math.floor(samples.length / 2)], min: samples[0], max: samples[samples.length - 1] };
 }
 
 function report(label: string, modes: Mode[], chunks: Buffer[], perRound: number): void {
@@ -97,7 +128,9 @@ function report(label: string, modes: Mode[], chunks: Buffer[], perRound: number
   console.log(`\n${label}: ${bytes} bytes in ${chunks.length} chunk(s)`);
   for (const mode of modes) {
     const { median, min, max } = measure(mode, chunks, perRound);
-    console.log(`  ${mode.name.padEnd(36)} ${median.toFixed(median < 10 ? 2 : 1).padStart(9)} µs  (min ${min.toFixed(1)}, max ${max.toFixed(1)})`);
+    console.log(
+      `  ${mode.name.padEnd(36)} ${median.toFixed(median < 10 ? 2 : 1).padStart(9)} µs  (min ${min.toFixed(1)}, max ${max.toFixed(1)})`,
+    );
   }
 }
 

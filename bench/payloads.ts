@@ -15,7 +15,11 @@ export interface Payloads {
 }
 
 export const REQUEST_ID = '5f0c8a7e-3b1d-4c2a-9e6f-1a2b3c4d5e6f';
-export const RATE_LIMIT_HEADERS = { 'x-ratelimit-limit': '6000', 'x-ratelimit-remaining': '5999', 'x-ratelimit-reset': '42' } as const;
+export const RATE_LIMIT_HEADERS = {
+  'x-ratelimit-limit': '6000',
+  'x-ratelimit-remaining': '5999',
+  'x-ratelimit-reset': '42',
+} as const;
 
 /** The request bodies the client sends; the server only looks for `"stream":true`. */
 export const CHAT_REQUEST = {
@@ -23,13 +27,41 @@ export const CHAT_REQUEST = {
   messages: [{ role: 'user', content: 'What is the capital of France? Answer in a short paragraph.' }],
   max_tokens: 256,
 };
-export const STREAM_REQUEST = { ...CHAT_REQUEST, model: 'gpt-5', stream: true, stream_options: { include_usage: true } };
+export const STREAM_REQUEST = {
+  ...CHAT_REQUEST,
+  model: 'gpt-5',
+  stream: true,
+  stream_options: { include_usage: true },
+};
 export const STREAM_MARKER = '"stream":true';
 /** Asks for the stream with one event per write (see `sseEventWrites`). */
 export const EVENT_CHUNKS_REQUEST = { ...STREAM_REQUEST, x_bench_writes: 'event' };
 export const EVENT_CHUNKS_MARKER = '"x_bench_writes":"event"';
 
-const WORDS = ['the', 'gateway', 'answers', 'with', 'a', 'long', 'paragraph', 'about', 'Paris,', 'which', 'is', 'the', 'capital', 'of', 'France', 'and', 'home', 'to', 'museums,', 'bridges', 'and', 'cafés.'];
+const WORDS = [
+  'the',
+  'gateway',
+  'answers',
+  'with',
+  'a',
+  'long',
+  'paragraph',
+  'about',
+  'Paris,',
+  'which',
+  'is',
+  'the',
+  'capital',
+  'of',
+  'France',
+  'and',
+  'home',
+  'to',
+  'museums,',
+  'bridges',
+  'and',
+  'cafés.',
+];
 
 export function buildPayloads(streamBytes: number, writeBytes: number): Payloads {
   return { chatJson: buildChatJson(), ...buildSse(streamBytes, writeBytes) };
@@ -80,11 +112,19 @@ function buildSse(streamBytes: number, writeBytes: number): Omit<Payloads, 'chat
 }
 
 function buildEvents(streamBytes: number): string[] {
-  const head = { id: 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG', object: 'chat.completion.chunk', created: 1790211793, model: 'gpt-5' };
-  const event = (choices: unknown[], extra: object = {}) => `data: ${JSON.stringify({ ...head, choices, ...extra })}\n\n`;
-  const delta = (d: object, finish: string | null = null) => [{ index: 0, delta: d, logprobs: null, finish_reason: finish }];
+  const head = {
+    id: 'chatcmpl-B9MHDbslfkBeAs8l4bebGdFOJ6PeG',
+    object: 'chat.completion.chunk',
+    created: 1790211793,
+    model: 'gpt-5',
+  };
+  const event = (choices: unknown[], extra: object = {}) =>
+    `data: ${JSON.stringify({ ...head, choices, ...extra })}\n\n`;
+  const delta = (d: object, finish: string | null = null) => [
+    { index: 0, delta: d, logprobs: null, finish_reason: finish },
+  ];
   const events = [event(delta({ role: 'assistant', content: '' }))];
-  let size = events[0]!.length;
+  let size = events[0].length;
   let seed = 7;
   let tokens = 0;
   // A fixed pseudo-random sequence, so every run serves the same bytes.

@@ -12,16 +12,35 @@ const us = (n: number) => (n >= 10_000 ? `${(n / 1000).toFixed(1)} ms` : `${n.to
 const pct = (n: number) => `${(n * 100).toFixed(0)}%`;
 
 export function printTable(rows: string[][]): void {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length)));
   rows.forEach((row, index) => {
-    console.log(row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd());
+    console.log(
+      row
+        .map((cell, i) => cell.padEnd(widths[i]))
+        .join('  ')
+        .trimEnd(),
+    );
     if (index === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   });
 }
 
 /** One run: a row per comparison, then the flags, numbered. */
 export function printRun(comparisons: Comparison[]): void {
-  const rows = [['workload', 'variant', 'time B/A [min-max]', 'wall +/call', 'CPU/call A -> B', 'CPU B/A', 'MB/s A -> B', 'spans/call', 'server|client CPU', 'CPU wait', 'check']];
+  const rows = [
+    [
+      'workload',
+      'variant',
+      'time B/A [min-max]',
+      'wall +/call',
+      'CPU/call A -> B',
+      'CPU B/A',
+      'MB/s A -> B',
+      'spans/call',
+      'server|client CPU',
+      'CPU wait',
+      'check',
+    ],
+  ];
   const notes: string[] = [];
   for (const c of comparisons) {
     const s = c.summary;
@@ -46,7 +65,18 @@ export function printRun(comparisons: Comparison[]): void {
 
 /** Is the server ever the bottleneck? The A (bare) side of each workload, where it works hardest relative to the client. */
 export function printBottleneckCheck(comparisons: Comparison[]): void {
-  const rows = [['workload', 'server CPU (of a core)', 'client CPU (of a core)', 'server CPU/call', 'client CPU/call', 'CPU wait: client, server', 'client blocked on I/O', 'reads/stream']];
+  const rows = [
+    [
+      'workload',
+      'server CPU (of a core)',
+      'client CPU (of a core)',
+      'server CPU/call',
+      'client CPU/call',
+      'CPU wait: client, server',
+      'client blocked on I/O',
+      'reads/stream',
+    ],
+  ];
   const seen = new Set<string>();
   for (const c of comparisons) {
     if (seen.has(c.workload)) continue;
@@ -59,7 +89,7 @@ export function printBottleneckCheck(comparisons: Comparison[]): void {
       us(median(mine.map((s) => s.serverCpuUsPerCallA))),
       us(median(mine.map((s) => s.cpuUsA))),
       `${pct(median(mine.map((s) => s.clientRunQueue)))}, ${pct(median(mine.map((s) => s.serverRunQueue)))}`,
-      mine[0]!.clientBlockedA === undefined ? 'n/a' : pct(median(mine.map((s) => s.clientBlockedA!))),
+      mine[0].clientBlockedA === undefined ? 'n/a' : pct(median(mine.map((s) => s.clientBlockedA!))),
       c.summary.readsPerStream === undefined ? '' : c.summary.readsPerStream.toFixed(1),
     ]);
   }
@@ -83,17 +113,19 @@ export interface MedianRow {
 
 export function medianOfMedians(runs: RunResult[]): MedianRow[] {
   const byKey = new Map<string, Comparison[]>();
-  for (const run of runs) for (const c of run.comparisons) byKey.set(`${c.workload}\n${c.variant}`, [...(byKey.get(`${c.workload}\n${c.variant}`) ?? []), c]);
+  for (const run of runs)
+    for (const c of run.comparisons)
+      byKey.set(`${c.workload}\n${c.variant}`, [...(byKey.get(`${c.workload}\n${c.variant}`) ?? []), c]);
   return [...byKey.values()].map((cs) => {
     const pick = (f: (c: Comparison) => number) => cs.map(f);
     const timeRatio = pick((c) => c.summary.timeRatio.median);
     const cpuRatio = pick((c) => c.summary.cpuRatio.median);
     const addedCpuUs = pick((c) => c.summary.addedCpuUs.median);
     const addedWallUs = pick((c) => c.summary.addedWallUs.median);
-    const throughputRatio = cs[0]!.summary.throughputRatio ? pick((c) => c.summary.throughputRatio!.median) : undefined;
+    const throughputRatio = cs[0].summary.throughputRatio ? pick((c) => c.summary.throughputRatio!.median) : undefined;
     return {
-      workload: cs[0]!.workload,
-      variant: cs[0]!.variant,
+      workload: cs[0].workload,
+      variant: cs[0].variant,
       runs: cs.length,
       timeRatio,
       cpuRatio,
@@ -115,7 +147,18 @@ export function medianOfMedians(runs: RunResult[]): MedianRow[] {
 export function printMedianOfMedians(rows: MedianRow[]): void {
   const list = (xs: number[]) => xs.map((n) => n.toFixed(3)).join(' ');
   printTable([
-    ['workload', 'variant', 'time B/A', '(runs)', 'CPU B/A', '(runs)', 'CPU +/call', 'wall +/call', 'throughput B/A', 'checks ok'],
+    [
+      'workload',
+      'variant',
+      'time B/A',
+      '(runs)',
+      'CPU B/A',
+      '(runs)',
+      'CPU +/call',
+      'wall +/call',
+      'throughput B/A',
+      'checks ok',
+    ],
     ...rows.map((r) => [
       r.workload,
       r.variant,

@@ -28,21 +28,39 @@ import type { Group, WorkerResult } from './worker';
 const SELFCHECK_TOLERANCE = Number(process.env.BENCH_SELFCHECK_TOLERANCE ?? 0.03);
 
 function workerEnv(certificate: Certificate | undefined): NodeJS.ProcessEnv {
-  return certificate ? { ...process.env, NODE_EXTRA_CA_CERTS: certificate.cert, BENCH_TLS_CERT: certificate.cert, BENCH_TLS_KEY: certificate.key } : { ...process.env };
+  return certificate
+    ? {
+        ...process.env,
+        NODE_EXTRA_CA_CERTS: certificate.cert,
+        BENCH_TLS_CERT: certificate.cert,
+        BENCH_TLS_KEY: certificate.key,
+      }
+    : { ...process.env };
 }
 
 async function runWorker(args: string[], env: NodeJS.ProcessEnv, nodeFlags: string[] = []): Promise<void> {
-  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(__dirname, 'worker.ts'), ...args], { stdio: ['ignore', 'inherit', 'inherit'], env });
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(__dirname, 'worker.ts'), ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env,
+  });
   const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
   if (code !== 0) throw new Error(`bench worker ${args.join(' ')} exited with ${code}`);
 }
 
-async function runOnce(options: Options, certificate: Certificate | undefined, stamp: string): Promise<{ file: string; results: WorkerResult[] }> {
+async function runOnce(
+  options: Options,
+  certificate: Certificate | undefined,
+  stamp: string,
+): Promise<{ file: string; results: WorkerResult[] }> {
   const groups: Group[] = options.selfcheck ? ['selfcheck'] : ['main', 'openai'];
   const results: WorkerResult[] = [];
   for (const group of groups) {
     const out = join(options.outDir, `worker-${group}-${process.pid}.json`);
-    console.log(group === 'openai' ? '\n[openai] instrumentation-openai runs in a process of its own: its require hook must see the SDK load' : `\n[${group}]`);
+    console.log(
+      group === 'openai'
+        ? '\n[openai] instrumentation-openai runs in a process of its own: its require hook must see the SDK load'
+        : `\n[${group}]`,
+    );
     await runWorker(['--group', group, '--out', out], workerEnv(certificate));
     results.push(JSON.parse(readFileSync(out, 'utf8')) as WorkerResult);
   }
@@ -65,7 +83,13 @@ function describeRun(options: Options) {
     node: process.version,
     date: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model, cores: cpus().length, loadavgAtEnd: loadavg() },
-    options: { ...options, only: options.only?.source, callsPerSidePerRound: callsPerSide(options), streamsPerSidePerRound: streamsPerSide(options), sdkStreamsPerSidePerRound: streamsPerSide(options, true) },
+    options: {
+      ...options,
+      only: options.only?.source,
+      callsPerSidePerRound: callsPerSide(options),
+      streamsPerSidePerRound: streamsPerSide(options),
+      sdkStreamsPerSidePerRound: streamsPerSide(options, true),
+    },
   };
 }
 
@@ -115,7 +139,10 @@ async function main(): Promise<void> {
     const rows = medianOfMedians(runs.map((results) => ({ comparisons: results.flatMap((r) => r.comparisons) })));
     console.log(`\n======== median of ${options.repeat} runs' medians`);
     printMedianOfMedians(rows);
-    const file = join(options.outDir, `bench-node${process.versions.node.split('.')[0]}-${stamp}-median-of-${options.repeat}.json`);
+    const file = join(
+      options.outDir,
+      `bench-node${process.versions.node.split('.')[0]}-${stamp}-median-of-${options.repeat}.json`,
+    );
     writeFileSync(file, JSON.stringify({ ...describeRun(options), medianOfMedians: rows }, null, 1));
     console.log(`\nwritten: ${file}`);
   }
@@ -125,7 +152,9 @@ async function main(): Promise<void> {
     if (!selfcheckVerdict(last)) process.exitCode = 1;
   }
   const exported = runs.flat().map((r) => r.exported);
-  console.log(`\nexported in all: ${exported.reduce((n, e) => n + e.spans, 0)} spans, ${exported.reduce((n, e) => n + e.logRecords, 0)} log records, ${exported.reduce((n, e) => n + e.metricPoints, 0)} metric points`);
+  console.log(
+    `\nexported in all: ${exported.reduce((n, e) => n + e.spans, 0)} spans, ${exported.reduce((n, e) => n + e.logRecords, 0)} log records, ${exported.reduce((n, e) => n + e.metricPoints, 0)} metric points`,
+  );
 }
 
 main().catch((error: unknown) => {

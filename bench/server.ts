@@ -42,11 +42,20 @@ function head(headers: Record<string, string>): string {
     .join('')}\r\n`;
 }
 
-const jsonResponse = Buffer.concat([Buffer.from(head({ 'content-type': 'application/json', 'content-length': String(payloads.chatJson.length) })), payloads.chatJson]);
+const jsonResponse = Buffer.concat([
+  Buffer.from(head({ 'content-type': 'application/json', 'content-length': String(payloads.chatJson.length) })),
+  payloads.chatJson,
+]);
 // Each of the server's writes is one HTTP chunk, as a server flushing its output sends it.
 const sseResponse = (writes: readonly Buffer[]) =>
   Buffer.concat([
-    Buffer.from(head({ 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', 'transfer-encoding': 'chunked' })),
+    Buffer.from(
+      head({
+        'content-type': 'text/event-stream; charset=utf-8',
+        'cache-control': 'no-cache',
+        'transfer-encoding': 'chunked',
+      }),
+    ),
     ...writes.flatMap((write) => [Buffer.from(`${write.length.toString(16)}\r\n`), write, Buffer.from('\r\n')]),
     Buffer.from('0\r\n\r\n'),
   ]);
@@ -74,7 +83,13 @@ function serve(socket: Socket): void {
       if (buffer.length < end) break;
       // Substring tests on the raw request body: no JSON is parsed or built per request.
       const body = buffer.subarray(headEnd + 4, end);
-      socket.write(!body.includes(STREAM_MARKER) ? jsonResponse : body.includes(EVENT_CHUNKS_MARKER) ? sseEventChunks : sseFewKbChunks);
+      socket.write(
+        !body.includes(STREAM_MARKER)
+          ? jsonResponse
+          : body.includes(EVENT_CHUNKS_MARKER)
+            ? sseEventChunks
+            : sseFewKbChunks,
+      );
       buffer = buffer.subarray(end);
     }
     pending = buffer.length > 0 ? buffer : undefined;
@@ -89,14 +104,20 @@ async function listen(server: Server): Promise<number> {
 async function main(): Promise<void> {
   const send = (message: ServerMessage) => process.send!(message);
   const certPath = process.env.BENCH_TLS_CERT;
-  const tls = certPath ? { cert: readFileSync(certPath), key: readFileSync(process.env.BENCH_TLS_KEY!), ALPNProtocols: ['http/1.1'] } : undefined;
-  const ports: ServerPorts = { gatewayHttp: await listen(createTcpServer(serve)), otherHttp: await listen(createTcpServer(serve)) };
+  const tls = certPath
+    ? { cert: readFileSync(certPath), key: readFileSync(process.env.BENCH_TLS_KEY!), ALPNProtocols: ['http/1.1'] }
+    : undefined;
+  const ports: ServerPorts = {
+    gatewayHttp: await listen(createTcpServer(serve)),
+    otherHttp: await listen(createTcpServer(serve)),
+  };
   if (tls) {
     ports.gatewayTls = await listen(createTlsServer(tls, serve));
     ports.otherTls = await listen(createTlsServer(tls, serve));
   }
   process.on('message', (message) => {
-    if (message === 'cpu') send({ cpu: process.cpuUsage(), at: performance.now(), runQueueMs: mainThreadTimes().waitingMs });
+    if (message === 'cpu')
+      send({ cpu: process.cpuUsage(), at: performance.now(), runQueueMs: mainThreadTimes().waitingMs });
   });
   // The worker that started this server is gone: so is the reason to serve.
   process.on('disconnect', () => process.exit(0));

@@ -38,14 +38,19 @@ export function installTelemetry(): Telemetry {
   const count = { spans: 0, logRecords: 0, metricPoints: 0 };
   const done = { code: ExportResultCode.SUCCESS };
   const tracerProvider = new TracerProvider({
-    spanProcessors: [new BatchSpanProcessor({ exporter: { export: (spans, cb) => ((count.spans += spans.length), cb(done)), shutdown: async () => {} } })],
+    spanProcessors: [
+      new BatchSpanProcessor({
+        exporter: { export: (spans, cb) => ((count.spans += spans.length), cb(done)), shutdown: async () => {} },
+      }),
+    ],
   });
   const meterProvider = new MeterProvider({
     readers: [
       new PeriodicExportingMetricReader({
         exporter: {
           export: (resourceMetrics, cb) => {
-            for (const scope of resourceMetrics.scopeMetrics) for (const metric of scope.metrics) count.metricPoints += metric.dataPoints.length;
+            for (const scope of resourceMetrics.scopeMetrics)
+              for (const metric of scope.metrics) count.metricPoints += metric.dataPoints.length;
             cb(done);
           },
           forceFlush: async () => {},
@@ -57,7 +62,15 @@ export function installTelemetry(): Telemetry {
     ],
   });
   const loggerProvider = new LoggerProvider({
-    processors: [new BatchLogRecordProcessor({ exporter: { export: (records, cb) => ((count.logRecords += records.length), cb(done)), forceFlush: async () => {}, shutdown: async () => {} } })],
+    processors: [
+      new BatchLogRecordProcessor({
+        exporter: {
+          export: (records, cb) => ((count.logRecords += records.length), cb(done)),
+          forceFlush: async () => {},
+          shutdown: async () => {},
+        },
+      }),
+    ],
   });
   trace.setGlobalTracerProvider(tracerProvider);
   metrics.setGlobalMeterProvider(meterProvider);

@@ -18,11 +18,31 @@ export function makeCertificate(dir: string): Certificate {
     // P-256, as most public HTTPS endpoints serve; keep-alive makes the handshake a one-off anyway.
     execFileSync(
       'openssl',
-      ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+        '-days',
+        '2',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      ],
       { stdio: 'pipe' },
     );
   } catch (error) {
-    throw new Error(`could not make a TLS certificate with openssl (${(error as Error).message.split('\n')[0]}); install openssl, or run without TLS workloads: BENCH_TLS=0`);
+    throw new Error(
+      `could not make a TLS certificate with openssl (${(error as Error).message.split('\n')[0]}); install openssl, or run without TLS workloads: BENCH_TLS=0`,
+    );
   }
   return { cert, key };
 }

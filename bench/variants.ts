@@ -22,13 +22,24 @@ export interface Toggle {
 }
 
 /** An OpenTelemetry instrumentation, turned on and off by its own enable() and disable(). */
-export function instrumentationVariant(name: string, description: string, spans: Variant['spans'], instrumentation: Toggle): Variant {
+export function instrumentationVariant(
+  name: string,
+  description: string,
+  spans: Variant['spans'],
+  instrumentation: Toggle,
+): Variant {
   return { name, description, spans, enable: () => instrumentation.enable(), disable: () => instrumentation.disable() };
 }
 
 /** Several instrumentations at once, as NodeSDK with auto-instrumentations runs them. */
 export function together(name: string, description: string, spans: Variant['spans'], parts: Toggle[]): Variant {
-  return { name, description, spans, enable: () => parts.forEach((p) => p.enable()), disable: () => [...parts].reverse().forEach((p) => p.disable()) };
+  return {
+    name,
+    description,
+    spans,
+    enable: () => parts.forEach((p) => p.enable()),
+    disable: () => [...parts].reverse().forEach((p) => p.disable()),
+  };
 }
 
 /** A vs A: the B side is the A side. Its ratio shows what noise alone gives. */

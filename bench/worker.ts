@@ -22,8 +22,24 @@ import { callsPerSide, readOptions, streamsPerSide, type Options } from './optio
 import { buildPayloads, type Payloads } from './payloads';
 import type { ServerMessage, ServerPorts } from './server';
 import { installTelemetry, type Telemetry } from './telemetry';
-import { floorVariant, instrumentationVariant, selfVariant, together, wrapperVariant, type Toggle, type Variant } from './variants';
-import { fetchCall, fetchStream, openaiCall, openaiStream, type ChatClient, type Transport, type Workload } from './workloads';
+import {
+  floorVariant,
+  instrumentationVariant,
+  selfVariant,
+  together,
+  wrapperVariant,
+  type Toggle,
+  type Variant,
+} from './variants';
+import {
+  fetchCall,
+  fetchStream,
+  openaiCall,
+  openaiStream,
+  type ChatClient,
+  type Transport,
+  type Workload,
+} from './workloads';
 
 export type Group = 'main' | 'openai' | 'selfcheck';
 
@@ -41,7 +57,8 @@ export interface WorkerResult {
 
 const requireHere = createRequire(__filename);
 const root = join(__dirname, '..');
-const readVersion = (dir: string) => (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
+const readVersion = (dir: string) =>
+  (JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8')) as { version: string }).version;
 const versionOf = (pkg: string) => readVersion(join(root, 'node_modules', pkg));
 
 // ================================================================== the fast gateway
@@ -49,7 +66,11 @@ const versionOf = (pkg: string) => readVersion(join(root, 'node_modules', pkg));
 async function startServer(options: Options): Promise<{ ports: ServerPorts; clock: ServerClock; child: ChildProcess }> {
   const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'server.ts')], {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    env: { ...process.env, BENCH_STREAM_BYTES: String(options.streamBytes), BENCH_SSE_WRITE_BYTES: String(options.sseWriteBytes) },
+    env: {
+      ...process.env,
+      BENCH_STREAM_BYTES: String(options.streamBytes),
+      BENCH_SSE_WRITE_BYTES: String(options.sseWriteBytes),
+    },
   });
   const waiting: ((m: { cpu: NodeJS.CpuUsage; at: number; runQueueMs: number }) => void)[] = [];
   const ports = await new Promise<ServerPorts>((resolve, reject) => {
@@ -107,7 +128,8 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
   const payloads = buildPayloads(options.streamBytes, options.sseWriteBytes);
   const server = await startServer(options);
   const { ports } = server;
-  if (options.tls && ports.gatewayTls === undefined) throw new Error('no TLS certificate for the bench server: start the bench with npm run bench (or BENCH_TLS=0)');
+  if (options.tls && ports.gatewayTls === undefined)
+    throw new Error('no TLS certificate for the bench server: start the bench with npm run bench (or BENCH_TLS=0)');
   const origin = (t: Transport, port: number | undefined) => `${t === 'tls' ? 'https' : 'http'}://127.0.0.1:${port}`;
   const targets: Targets = {
     transports: options.tls ? ['http', 'tls'] : ['http'],
@@ -119,7 +141,9 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
   const telemetry = installTelemetry();
   const bareFetch = globalThis.fetch;
 
-  const hosts = [ports.gatewayHttp, ports.gatewayTls].filter((p) => p !== undefined).map((port) => ({ host: `127.0.0.1:${port}`, region: 'us' }));
+  const hosts = [ports.gatewayHttp, ports.gatewayTls]
+    .filter((p) => p !== undefined)
+    .map((port) => ({ host: `127.0.0.1:${port}`, region: 'us' }));
   const ours = telemetry.register(new LlmGatewayInstrumentation({ enabled: false, hosts }));
   const variants = new Map<string, Variant>();
   const workloads = new Map<string, Workload>();
@@ -135,7 +159,14 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
       for (const v of variantNames) plan.push([workload.name, v]);
     },
   };
-  parts.addVariant(instrumentationVariant('this', `opentelemetry-instrumentation-llm-gateway ${readVersion(root)} (dist/cjs)`, 'gateway calls', ours));
+  parts.addVariant(
+    instrumentationVariant(
+      'this',
+      `opentelemetry-instrumentation-llm-gateway ${readVersion(root)} (dist/cjs)`,
+      'gateway calls',
+      ours,
+    ),
+  );
   parts.addVariant(selfVariant);
   if (group === 'openai') addOpenaiGroup(parts);
   else addMainGroup(parts, group === 'selfcheck');
@@ -150,27 +181,68 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
 }
 
 /** fetch and openai 7 workloads: this package, instrumentation-undici, the references; or only A vs A. */
-function addMainGroup({ telemetry, ours, targets, payloads, addVariant, addWorkload }: GroupParts, selfcheck: boolean): void {
+function addMainGroup(
+  { telemetry, ours, targets, payloads, addVariant, addWorkload }: GroupParts,
+  selfcheck: boolean,
+): void {
   // Constructed enabled, then disabled: instrumentation-undici reads `config.enabled` on
   // every request, so one constructed disabled would record nothing even once enabled.
   const undici = telemetry.register(new UndiciInstrumentation());
   undici.disable();
-  addVariant(instrumentationVariant('undici', `@opentelemetry/instrumentation-undici ${versionOf('@opentelemetry/instrumentation-undici')}`, 'every call', undici));
-  addVariant(together('this+undici', 'this package and instrumentation-undici together, as NodeSDK with auto-instrumentations runs them', 'every call', [ours, undici]));
+  addVariant(
+    instrumentationVariant(
+      'undici',
+      `@opentelemetry/instrumentation-undici ${versionOf('@opentelemetry/instrumentation-undici')}`,
+      'every call',
+      undici,
+    ),
+  );
+  addVariant(
+    together(
+      'this+undici',
+      'this package and instrumentation-undici together, as NodeSDK with auto-instrumentations runs them',
+      'every call',
+      [ours, undici],
+    ),
+  );
   addVariant(floorVariant());
   addVariant(wrapperVariant());
   const only = (names: string[]) => (selfcheck ? ['A vs A'] : names);
   const { transports, gateway, other, sdkTransport } = targets;
   // A vs A control rows on HTTP; both instrumentations together on TLS, as production runs.
-  const fetchVariants = (t: Transport) => only([...(t === 'http' ? ['A vs A'] : []), 'this', 'undici', ...(t === 'tls' ? ['this+undici'] : []), 'floor', 'wrapper only']);
-  for (const t of transports) addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t));
-  for (const t of transports) addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t));
+  const fetchVariants = (t: Transport) =>
+    only([
+      ...(t === 'http' ? ['A vs A'] : []),
+      'this',
+      'undici',
+      ...(t === 'tls' ? ['this+undici'] : []),
+      'floor',
+      'wrapper only',
+    ]);
+  for (const t of transports)
+    addWorkload(fetchCall(`fetch call ${t}`, `${gateway(t)}/v1/chat/completions`, true), fetchVariants(t));
+  for (const t of transports)
+    addWorkload(fetchStream(`fetch stream ${t}`, `${gateway(t)}/v1/chat/completions`, payloads), fetchVariants(t));
   // A server that flushes every token: one HTTP chunk per event. From Node 26 (undici 8) each
   // chunk reaches the reader as a read of its own, so this is the per-chunk path at its worst.
-  addWorkload(fetchStream(`fetch stream ${sdkTransport} event chunks`, `${gateway(sdkTransport)}/v1/chat/completions`, payloads, true), only(['this', 'undici', 'floor']));
-  for (const t of transports) addWorkload(fetchCall(`non-gateway call ${t}`, `${other(t)}/v1/chat/completions`, false), only(['this']));
+  addWorkload(
+    fetchStream(
+      `fetch stream ${sdkTransport} event chunks`,
+      `${gateway(sdkTransport)}/v1/chat/completions`,
+      payloads,
+      true,
+    ),
+    only(['this', 'undici', 'floor']),
+  );
+  for (const t of transports)
+    addWorkload(fetchCall(`non-gateway call ${t}`, `${other(t)}/v1/chat/completions`, false), only(['this']));
   const { OpenAI } = requireHere('openai') as typeof import('openai');
-  const client = new OpenAI({ apiKey: 'bench-key', baseURL: `${gateway(sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch }) as unknown as ChatClient;
+  const client = new OpenAI({
+    apiKey: 'bench-key',
+    baseURL: `${gateway(sdkTransport)}/v1`,
+    maxRetries: 0,
+    fetch: callTimeFetch,
+  }) as unknown as ChatClient;
   const major = versionOf('openai').split('.')[0];
   addWorkload(openaiCall(`openai${major} call ${sdkTransport}`, client), only(['this']));
   addWorkload(openaiStream(`openai${major} stream ${sdkTransport}`, client, payloads), only(['this']));
@@ -178,7 +250,9 @@ function addMainGroup({ telemetry, ours, targets, payloads, addVariant, addWorkl
 
 /** openai 6 workloads: this package and instrumentation-openai, which patches the SDK as it loads. */
 function addOpenaiGroup({ telemetry, targets, payloads, addVariant, addWorkload }: GroupParts): void {
-  const { OpenAIInstrumentation } = requireHere('@opentelemetry/instrumentation-openai') as typeof import('@opentelemetry/instrumentation-openai');
+  const { OpenAIInstrumentation } = requireHere(
+    '@opentelemetry/instrumentation-openai',
+  ) as typeof import('@opentelemetry/instrumentation-openai');
   // Registered before the SDK loads, so its require hook patches it. Its metric instruments
   // exist only after setMeterProvider() (0.22's class fields reset the ones the base
   // constructor made), so unregistered its stream path throws.
@@ -189,8 +263,16 @@ function addOpenaiGroup({ telemetry, targets, payloads, addVariant, addWorkload 
   peer.disable();
   if (patched()) throw new Error('instrumentation-openai left the SDK patched after disable()');
   const description = `@opentelemetry/instrumentation-openai ${versionOf('@opentelemetry/instrumentation-openai')} on openai ${sdk.version}`;
-  addVariant({ ...instrumentationVariant('openai', description, 'gateway calls', peer), leftovers: () => (patched() ? 'Completions.create still patched' : undefined) });
-  const client = new sdk.OpenAI({ apiKey: 'bench-key', baseURL: `${targets.gateway(targets.sdkTransport)}/v1`, maxRetries: 0, fetch: callTimeFetch });
+  addVariant({
+    ...instrumentationVariant('openai', description, 'gateway calls', peer),
+    leftovers: () => (patched() ? 'Completions.create still patched' : undefined),
+  });
+  const client = new sdk.OpenAI({
+    apiKey: 'bench-key',
+    baseURL: `${targets.gateway(targets.sdkTransport)}/v1`,
+    maxRetries: 0,
+    fetch: callTimeFetch,
+  });
   addWorkload(openaiCall(`openai6 call ${targets.sdkTransport}`, client), ['this', 'openai']);
   addWorkload(openaiStream(`openai6 stream ${targets.sdkTransport}`, client, payloads), ['this', 'openai']);
 }
@@ -213,11 +295,16 @@ function loadOpenai6(): { OpenAI: typeof import('openai6').OpenAI; version: stri
 }
 
 async function checkTlsIsVerified(origin: string): Promise<void> {
-  if (process.env.NODE_TLS_REJECT_UNAUTHORIZED === '0') throw new Error('NODE_TLS_REJECT_UNAUTHORIZED=0: the bench trusts its certificate through NODE_EXTRA_CA_CERTS instead');
+  if (process.env.NODE_TLS_REJECT_UNAUTHORIZED === '0')
+    throw new Error(
+      'NODE_TLS_REJECT_UNAUTHORIZED=0: the bench trusts its certificate through NODE_EXTRA_CA_CERTS instead',
+    );
   try {
     await (await fetch(`${origin}/v1/chat/completions`, { method: 'POST', body: '{}' })).arrayBuffer();
   } catch (error) {
-    throw new Error(`TLS to the bench server failed (is NODE_EXTRA_CA_CERTS its certificate?): ${String((error as Error).cause ?? error)}`);
+    throw new Error(
+      `TLS to the bench server failed (is NODE_EXTRA_CA_CERTS its certificate?): ${String((error as Error).cause ?? error)}`,
+    );
   }
 }
 
@@ -228,11 +315,19 @@ async function runGroup(group: Group, outPath: string): Promise<void> {
   const setup = await setUp(group, options);
   const comparisons: Comparison[] = [];
   // A first pass of every workload, bare: JIT and connections before any comparison.
-  for (const workload of new Set(setup.plan.map(([w]) => w))) await block(setup.bench, setup.workloads.get(workload)!, setup.workloads.get(workload)!.kind === 'stream' ? 10 : 200);
+  for (const workload of new Set(setup.plan.map(([w]) => w)))
+    await block(
+      setup.bench,
+      setup.workloads.get(workload)!,
+      setup.workloads.get(workload)!.kind === 'stream' ? 10 : 200,
+    );
   for (const [workloadName, variantName] of setup.plan) {
     const workload = setup.workloads.get(workloadName)!;
     const perSide = workload.kind === 'stream' ? streamsPerSide(options, workload.sdk) : callsPerSide(options);
-    const comparison = await compare(setup.bench, workload, setup.variants.get(variantName)!, { rounds: options.rounds, perSide });
+    const comparison = await compare(setup.bench, workload, setup.variants.get(variantName)!, {
+      rounds: options.rounds,
+      perSide,
+    });
     comparisons.push(comparison);
     const s = comparison.summary;
     const pct = (x: number) => `${(x * 100).toFixed(0)}%`;
@@ -246,10 +341,17 @@ async function runGroup(group: Group, outPath: string): Promise<void> {
   const result: WorkerResult = {
     group,
     node: process.version,
-    variants: Object.fromEntries([...new Set(setup.plan.map(([, v]) => v))].map((v) => [v, setup.variants.get(v)!.description])),
+    variants: Object.fromEntries(
+      [...new Set(setup.plan.map(([, v]) => v))].map((v) => [v, setup.variants.get(v)!.description]),
+    ),
     comparisons,
     exported: setup.bench.telemetry.counts(),
-    payload: { chatJsonBytes: setup.payloads.chatJson.length, sseBytes: setup.payloads.sseBytes, sseEvents: setup.payloads.sseJsonEvents, sseWrites: setup.payloads.sseWrites.length },
+    payload: {
+      chatJsonBytes: setup.payloads.chatJson.length,
+      sseBytes: setup.payloads.sseBytes,
+      sseEvents: setup.payloads.sseJsonEvents,
+      sseWrites: setup.payloads.sseWrites.length,
+    },
   };
   writeFileSync(outPath, JSON.stringify(result));
   setup.stop();
@@ -261,21 +363,30 @@ async function profile(variantName: string, workloadName: string, count: number)
   const setup = await setUp(workloadName.startsWith('openai6') ? 'openai' : 'main', options);
   const workload = setup.workloads.get(workloadName);
   const variant = setup.variants.get(variantName);
-  if (!workload || !variant) throw new Error(`workloads: ${[...setup.workloads.keys()].join(', ')}; variants: ${[...setup.variants.keys()].join(', ')}`);
+  if (!workload || !variant)
+    throw new Error(
+      `workloads: ${[...setup.workloads.keys()].join(', ')}; variants: ${[...setup.variants.keys()].join(', ')}`,
+    );
   variant.enable();
   await block(setup.bench, workload, Math.ceil(count / 5));
   const side = await block(setup.bench, workload, count);
-  console.log(`${variantName}, ${workloadName}: ${(side.cpuUs / count).toFixed(0)} µs CPU and ${((side.wallMs * 1000) / count).toFixed(0)} µs wall per ${workload.kind}, over ${count}`);
+  console.log(
+    `${variantName}, ${workloadName}: ${(side.cpuUs / count).toFixed(0)} µs CPU and ${((side.wallMs * 1000) / count).toFixed(0)} µs wall per ${workload.kind}, over ${count}`,
+  );
   setup.stop();
 }
 
 const args = process.argv.slice(2);
 const main =
   args[0] === '--profile'
-    ? profile(args[1]!, args[2]!, Number(args[3] ?? 20_000))
+    ? profile(args[1], args[2], Number(args[3] ?? 20_000))
     : args[0] === '--group'
-      ? runGroup(args[1] as Group, args[3]!)
-      : Promise.reject(new Error('bench/worker.ts is started by bench/run.ts (npm run bench), or with --profile <variant> <workload> [count]'));
+      ? runGroup(args[1] as Group, args[3])
+      : Promise.reject(
+          new Error(
+            'bench/worker.ts is started by bench/run.ts (npm run bench), or with --profile <variant> <workload> [count]',
+          ),
+        );
 main.then(
   () => process.exit(0),
   (error: unknown) => {

@@ -60,7 +60,8 @@ export function fetchStream(name: string, url: string, payloads: Payloads, event
         bytes += value.byteLength;
         streamReads.count++;
       }
-      if (response.status !== 200 || bytes !== payloads.sseBytes) throw new Error(`${name}: status ${response.status}, ${bytes} of ${payloads.sseBytes} bytes`);
+      if (response.status !== 200 || bytes !== payloads.sseBytes)
+        throw new Error(`${name}: status ${response.status}, ${bytes} of ${payloads.sseBytes} bytes`);
       return bytes;
     },
   };

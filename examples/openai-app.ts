@@ -24,7 +24,12 @@ async function main(): Promise<void> {
 
   try {
     // Create the client after sdk.start(): the SDK keeps the fetch it finds at construction.
-    const client = new OpenAI({ apiKey: target.apiKey, baseURL: `${target.baseUrl}/v1`, organization: null, project: null });
+    const client = new OpenAI({
+      apiKey: target.apiKey,
+      baseURL: `${target.baseUrl}/v1`,
+      organization: null,
+      project: null,
+    });
     const messages: OpenAI.Chat.ChatCompletionMessageParam[] = [
       { role: 'user', content: 'In one sentence: what does OpenTelemetry do?' },
     ];

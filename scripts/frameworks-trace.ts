@@ -3,7 +3,15 @@
 // the span tree, which spans carry usage, and the token metric points of every scope.
 //   sh scripts/with-node.sh node --import tsx scripts/frameworks-trace.ts [framework,...] [mode,...]
 // The README's "With other GenAI instrumentations and frameworks" trees come from this output.
-import { FRAMEWORKS, makeOpenai6Dir, renderTree, runFrameworkApp, tokenTotals, usageSpans, type Framework } from '../test/support/frameworks';
+import {
+  FRAMEWORKS,
+  makeOpenai6Dir,
+  renderTree,
+  runFrameworkApp,
+  tokenTotals,
+  usageSpans,
+  type Framework,
+} from '../test/support/frameworks';
 
 async function main(): Promise<void> {
   const frameworks = (process.argv[2]?.split(',') ?? FRAMEWORKS) as Framework[];
@@ -15,11 +23,20 @@ async function main(): Promise<void> {
       for (const run of runs) {
         const tokens = tokenTotals(run);
         const points = (['input', 'output'] as const)
-          .map((type) => `${type} ${tokens[type].sum} in ${tokens[type].count} point(s) [${tokens[type].scopes.join(', ')}]`)
+          .map(
+            (type) =>
+              `${type} ${tokens[type].sum} in ${tokens[type].count} point(s) [${tokens[type].scopes.join(', ')}]`,
+          )
           .join('; ');
-        console.log(`\n### ${framework}, ${run.failed ? 'failed (503, retried once)' : run.stream ? 'streamed' : 'not streamed'}, mode ${run.mode}`);
-        console.log(`usage sent ${run.usage ? `${run.usage.input}/${run.usage.output}` : 'none'}; spans with usage: ${usageSpans(run.spans).length}; tokens: ${points}`);
-        console.log(`spans started ${run.lifecycle.started}, ended ${run.lifecycle.ended}; recognised: ${JSON.stringify(run.recognised.map((r) => r?.scope ?? null))}`);
+        console.log(
+          `\n### ${framework}, ${run.failed ? 'failed (503, retried once)' : run.stream ? 'streamed' : 'not streamed'}, mode ${run.mode}`,
+        );
+        console.log(
+          `usage sent ${run.usage ? `${run.usage.input}/${run.usage.output}` : 'none'}; spans with usage: ${usageSpans(run.spans).length}; tokens: ${points}`,
+        );
+        console.log(
+          `spans started ${run.lifecycle.started}, ended ${run.lifecycle.ended}; recognised: ${JSON.stringify(run.recognised.map((r) => r?.scope ?? null))}`,
+        );
         console.log(renderTree(run.spans));
       }
       if (warnings.length) console.log(`warnings: ${warnings.join(' | ')}`);

@@ -21,7 +21,17 @@ const COMMANDS: Record<string, string[]> = {
   node: [process.execPath, SUITE],
   bun: ['sh', 'scripts/with-runtime.sh', 'bun', SUITE],
   // No lockfile written into the repository; the suite needs loopback, env and file reads only.
-  deno: ['sh', 'scripts/with-runtime.sh', 'deno', 'run', '--no-lock', '--allow-net=127.0.0.1', '--allow-env', '--allow-read', SUITE],
+  deno: [
+    'sh',
+    'scripts/with-runtime.sh',
+    'deno',
+    'run',
+    '--no-lock',
+    '--allow-net=127.0.0.1',
+    '--allow-env',
+    '--allow-read',
+    SUITE,
+  ],
 };
 
 interface RuntimeResult {
@@ -40,8 +50,8 @@ interface CheckLine {
 
 async function runSuite(name: string): Promise<RuntimeResult> {
   const gateway = await startSimulatedGateway({ rateLimit: 2, windowSeconds: 600 });
-  const [command, ...args] = COMMANDS[name]!;
-  const child = spawn(command!, args, {
+  const [command, ...args] = COMMANDS[name];
+  const child = spawn(command, args, {
     cwd: ROOT,
     env: { ...process.env, LLM_GATEWAY_SIM_URL: gateway.url },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -93,7 +103,8 @@ async function main(): Promise<void> {
   const requested = process.argv.slice(2);
   const names = requested.length > 0 ? requested : Object.keys(COMMANDS);
   const unknown = names.filter((n) => !(n in COMMANDS));
-  if (unknown.length > 0) throw new Error(`unknown runtime ${unknown.join(', ')}; choose from ${Object.keys(COMMANDS).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`unknown runtime ${unknown.join(', ')}; choose from ${Object.keys(COMMANDS).join(', ')}`);
   const results: RuntimeResult[] = [];
   for (const name of names) {
     console.log(`--- ${name}`);

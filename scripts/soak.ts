@@ -20,9 +20,26 @@ import { ExportResultCode, type ExportResult } from '@opentelemetry/core';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
-import { BatchLogRecordProcessor, LoggerProvider, type LogRecordExporter, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
-import { MeterProvider, PeriodicExportingMetricReader, type PushMetricExporter, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
-import { BatchSpanProcessor, TracerProvider, type ReadableSpan, type Span, type SpanExporter, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import {
+  BatchLogRecordProcessor,
+  LoggerProvider,
+  type LogRecordExporter,
+  type ReadableLogRecord,
+} from '@opentelemetry/sdk-logs';
+import {
+  MeterProvider,
+  PeriodicExportingMetricReader,
+  type PushMetricExporter,
+  type ResourceMetrics,
+} from '@opentelemetry/sdk-metrics';
+import {
+  BatchSpanProcessor,
+  TracerProvider,
+  type ReadableSpan,
+  type Span,
+  type SpanExporter,
+  type SpanProcessor,
+} from '@opentelemetry/sdk-trace';
 import axios from 'axios';
 import http from 'node:http';
 import net from 'node:net';
@@ -125,11 +142,30 @@ interface Pipeline {
   loggerProvider: LoggerProvider;
 }
 
-function pipeline(lifecycle: Lifecycle, exporters: { spans: SpanExporter; metrics: PushMetricExporter; logs: LogRecordExporter }, timeoutMillis?: number): Pipeline {
+function pipeline(
+  lifecycle: Lifecycle,
+  exporters: { spans: SpanExporter; metrics: PushMetricExporter; logs: LogRecordExporter },
+  timeoutMillis?: number,
+): Pipeline {
   return {
-    tracerProvider: new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: exporters.spans, exportTimeoutMillis: timeoutMillis }), lifecycle] }),
-    meterProvider: new MeterProvider({ readers: [new PeriodicExportingMetricReader({ exporter: exporters.metrics, exportIntervalMillis: 1000, exportTimeoutMillis: Math.min(timeoutMillis ?? 1000, 1000) })] }),
-    loggerProvider: new LoggerProvider({ processors: [new BatchLogRecordProcessor({ exporter: exporters.logs, exportTimeoutMillis: timeoutMillis })] }),
+    tracerProvider: new TracerProvider({
+      spanProcessors: [
+        new BatchSpanProcessor({ exporter: exporters.spans, exportTimeoutMillis: timeoutMillis }),
+        lifecycle,
+      ],
+    }),
+    meterProvider: new MeterProvider({
+      readers: [
+        new PeriodicExportingMetricReader({
+          exporter: exporters.metrics,
+          exportIntervalMillis: 1000,
+          exportTimeoutMillis: Math.min(timeoutMillis ?? 1000, 1000),
+        }),
+      ],
+    }),
+    loggerProvider: new LoggerProvider({
+      processors: [new BatchLogRecordProcessor({ exporter: exporters.logs, exportTimeoutMillis: timeoutMillis })],
+    }),
   };
 }
 
@@ -141,11 +177,15 @@ function use(instrumentation: LlmGatewayInstrumentation, p: Pipeline): void {
 
 async function shutdown(p: Pipeline): Promise<void> {
   // Flushing to a dead endpoint is bounded by the export timeouts; never wait past them.
-  await Promise.race([Promise.all([p.tracerProvider.shutdown(), p.meterProvider.shutdown(), p.loggerProvider.shutdown()]).catch(() => undefined), sleep(5000)]);
+  await Promise.race([
+    Promise.all([p.tracerProvider.shutdown(), p.meterProvider.shutdown(), p.loggerProvider.shutdown()]).catch(
+      () => undefined,
+    ),
+    sleep(5000),
+  ]);
 }
 
 // ------------------------------------------------------------------ the gateway and the calls
-
 
 let gatewayUrl = '';
 const headers = { authorization: 'soak-key', 'content-type': 'application/json' };
@@ -163,10 +203,18 @@ async function mixedCall(i: number, problems: string[]): Promise<void> {
   };
   let text: string;
   if (kind === 2) {
-    const response = await axios.post(`${gatewayUrl}/v1/chat/completions`, body, { headers, responseType: 'text', httpAgent: agent });
+    const response = await axios.post(`${gatewayUrl}/v1/chat/completions`, body, {
+      headers,
+      responseType: 'text',
+      httpAgent: agent,
+    });
     text = response.data as string;
   } else {
-    const response = await fetch(`${gatewayUrl}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body) });
+    const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify(body),
+    });
     text = stream ? await readStream(response) : JSON.stringify(await response.json());
   }
   const ok = stream ? text.endsWith('data: [DONE]\n\n') : text.includes('"request_id"');
@@ -176,7 +224,8 @@ async function mixedCall(i: number, problems: string[]): Promise<void> {
 async function readStream(response: Response): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+    text += decoder.decode(chunk, { stream: true });
   return text;
 }
 
@@ -214,7 +263,12 @@ async function untilEnded(lifecycle: Lifecycle, timeoutMs = 10_000): Promise<voi
 // ------------------------------------------------------------------ concurrency phase
 
 /** 1,000 streams at once: each waits after its first chunk until all have had theirs. */
-async function concurrentStreams(client: 'fetch' | 'axios', lifecycle: Lifecycle, provider: TracerProvider, spans: Map<number, ReadableSpan>): Promise<string[]> {
+async function concurrentStreams(
+  client: 'fetch' | 'axios',
+  lifecycle: Lifecycle,
+  provider: TracerProvider,
+  spans: Map<number, ReadableSpan>,
+): Promise<string[]> {
   const problems: string[] = [];
   let arrived = 0;
   let release!: () => void;
@@ -237,14 +291,22 @@ async function concurrentStreams(client: 'fetch' | 'axios', lifecycle: Lifecycle
       let text = '';
       let first = true;
       if (client === 'fetch') {
-        const response = await fetch(`${gatewayUrl}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(body) });
+        const response = await fetch(`${gatewayUrl}/v1/chat/completions`, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(body),
+        });
         const decoder = new TextDecoder();
         for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
           text += decoder.decode(chunk, { stream: true });
           if (first && !(first = false)) await arrive();
         }
       } else {
-        const response = await axios.post(`${gatewayUrl}/v1/chat/completions`, body, { headers, responseType: 'stream', httpAgent: agent });
+        const response = await axios.post(`${gatewayUrl}/v1/chat/completions`, body, {
+          headers,
+          responseType: 'stream',
+          httpAgent: agent,
+        });
         for await (const chunk of response.data as AsyncIterable<Buffer>) {
           text += chunk.toString('utf8');
           if (first && !(first = false)) await arrive();
@@ -263,7 +325,9 @@ async function concurrentStreams(client: 'fetch' | 'axios', lifecycle: Lifecycle
     if (ids.size !== 1) problems.push(`${client} stream ${i}: ${ids.size} request ids in its own body`);
     else if (span === undefined) problems.push(`${client} stream ${i}: no span`);
     else if (span.attributes['assemblyai.request_id'] !== [...ids][0]) {
-      problems.push(`${client} stream ${i}: span request_id ${String(span.attributes['assemblyai.request_id'])}, response carried ${[...ids][0]}`);
+      problems.push(
+        `${client} stream ${i}: span request_id ${String(span.attributes['assemblyai.request_id'])}, response carried ${[...ids][0]}`,
+      );
     }
   });
   return problems;
@@ -307,13 +371,22 @@ async function main(): Promise<void> {
   process.once('exit', () => gateway.child.kill('SIGTERM'));
   gatewayUrl = gateway.url;
   const verdicts: Verdict[] = [];
-  const instrumentation = new LlmGatewayInstrumentation({ enabled: false, hosts: [{ host: new URL(gateway.url).host }] });
-  console.log(`soak: node ${process.version}, gateway ${gateway.url} (child process), ${CONCURRENCY} concurrent workers`);
+  const instrumentation = new LlmGatewayInstrumentation({
+    enabled: false,
+    hosts: [{ host: new URL(gateway.url).host }],
+  });
+  console.log(
+    `soak: node ${process.version}, gateway ${gateway.url} (child process), ${CONCURRENCY} concurrent workers`,
+  );
 
   // 1. steady
   const lifecycle = new Lifecycle();
   const spanExporter = new DiscardingSpanExporter();
-  const steady = pipeline(lifecycle, { spans: spanExporter, metrics: new DiscardingMetricExporter(), logs: new DiscardingLogExporter() });
+  const steady = pipeline(lifecycle, {
+    spans: spanExporter,
+    metrics: new DiscardingMetricExporter(),
+    logs: new DiscardingLogExporter(),
+  });
   use(instrumentation, steady);
   instrumentation.enable();
   const problems: string[] = [];
@@ -333,7 +406,12 @@ async function main(): Promise<void> {
       `spans started ${lifecycle.started}, ended ${lifecycle.ended}, ended twice ${lifecycle.endedTwice}; problems ${problems.length}`,
   );
   for (const p of problems) console.log(`   ${p}`);
-  verdicts.push({ name: 'heap growth over the steady calls', figure: `${steadyGrowth.toFixed(2)} MB over ${steadyCalls} calls`, target: `< ${HEAP_GROWTH_TARGET_MB} MB`, ok: steadyGrowth < HEAP_GROWTH_TARGET_MB });
+  verdicts.push({
+    name: 'heap growth over the steady calls',
+    figure: `${steadyGrowth.toFixed(2)} MB over ${steadyCalls} calls`,
+    target: `< ${HEAP_GROWTH_TARGET_MB} MB`,
+    ok: steadyGrowth < HEAP_GROWTH_TARGET_MB,
+  });
   verdicts.push({
     name: 'steady calls all succeed, every span ends once',
     figure: `${problems.length} problems; started ${lifecycle.started}, ended ${lifecycle.ended}, twice ${lifecycle.endedTwice}`,
@@ -346,7 +424,12 @@ async function main(): Promise<void> {
   const concurrencyLifecycle = new Lifecycle();
   const tagged = new TaggedSpans();
   const concurrency: Pipeline = {
-    tracerProvider: new TracerProvider({ spanProcessors: [new BatchSpanProcessor({ exporter: tagged, maxQueueSize: 4 * STREAMS, scheduledDelayMillis: 50 }), concurrencyLifecycle] }),
+    tracerProvider: new TracerProvider({
+      spanProcessors: [
+        new BatchSpanProcessor({ exporter: tagged, maxQueueSize: 4 * STREAMS, scheduledDelayMillis: 50 }),
+        concurrencyLifecycle,
+      ],
+    }),
     meterProvider: new MeterProvider(),
     loggerProvider: new LoggerProvider(),
   };
@@ -365,7 +448,11 @@ async function main(): Promise<void> {
       name: `${STREAMS} concurrent ${client} streams: own request_id on every span, all ended`,
       figure: `${crossTalk.length} mismatches; started ${calls}, ended ${concurrencyLifecycle.ended - before}`,
       target: '0 mismatches; started == ended',
-      ok: crossTalk.length === 0 && calls === STREAMS && concurrencyLifecycle.ended === concurrencyLifecycle.started && concurrencyLifecycle.endedTwice === 0,
+      ok:
+        crossTalk.length === 0 &&
+        calls === STREAMS &&
+        concurrencyLifecycle.ended === concurrencyLifecycle.started &&
+        concurrencyLifecycle.endedTwice === 0,
     });
   }
   await shutdown(concurrency);
@@ -385,10 +472,16 @@ async function main(): Promise<void> {
 
   const otlpPhase = async (endpoint: string, label: string) => {
     const phaseLifecycle = new Lifecycle();
-    const spans = new CountingSpanExporter(new OTLPTraceExporter({ url: `${endpoint}/v1/traces`, timeoutMillis: 2000 }));
+    const spans = new CountingSpanExporter(
+      new OTLPTraceExporter({ url: `${endpoint}/v1/traces`, timeoutMillis: 2000 }),
+    );
     const otlp = pipeline(
       phaseLifecycle,
-      { spans, metrics: new OTLPMetricExporter({ url: `${endpoint}/v1/metrics`, timeoutMillis: 900 }), logs: new OTLPLogExporter({ url: `${endpoint}/v1/logs`, timeoutMillis: 2000 }) },
+      {
+        spans,
+        metrics: new OTLPMetricExporter({ url: `${endpoint}/v1/metrics`, timeoutMillis: 900 }),
+        logs: new OTLPLogExporter({ url: `${endpoint}/v1/logs`, timeoutMillis: 2000 }),
+      },
       2000,
     );
     use(instrumentation, otlp);
@@ -405,8 +498,8 @@ async function main(): Promise<void> {
     }
     await untilEnded(phaseLifecycle);
     const rate = DOWN_CALLS / seconds;
-    const growth = (heaps[heaps.length - 1]! - heaps[0]!) / MB;
-    const aboveStart = (Math.max(...heaps) - heaps[0]!) / MB;
+    const growth = (heaps[heaps.length - 1] - heaps[0]) / MB;
+    const aboveStart = (Math.max(...heaps) - heaps[0]) / MB;
     console.log(
       `\n3. OTLP endpoint ${label} (${endpoint}): ${DOWN_CALLS} calls at ${rate.toFixed(0)} calls/s; trace exports failed ${spans.failed}, succeeded ${spans.succeeded}; ` +
         `heap after GC once the queues settled, then after each quarter: ${heaps.map((h) => (h / MB).toFixed(2)).join(' -> ')} MB ` +
@@ -419,7 +512,8 @@ async function main(): Promise<void> {
   const up = await otlpPhase(upUrl, 'up');
   await shutdown(up.otlp);
   const down = await otlpPhase(deadUrl, 'down, refusing connections');
-  const downOk = down.problems.length === 0 && down.spans.succeeded === 0 && down.lifecycle.started === down.lifecycle.ended;
+  const downOk =
+    down.problems.length === 0 && down.spans.succeeded === 0 && down.lifecycle.started === down.lifecycle.ended;
   verdicts.push({
     name: 'exporter down: calls all succeed, as fast as with it up',
     figure: `${down.problems.length} problems; ${(down.rate / up.rate).toFixed(2)}x the rate with the endpoint up; ${down.spans.succeeded} exports got through`,
@@ -435,13 +529,19 @@ async function main(): Promise<void> {
   instrumentation.disable();
   await shutdown(down.otlp);
   upEndpoint.close();
-  verdicts.push({ name: 'no internal error reported by the instrumentation', figure: `${diagErrors.filter((m) => m.includes('llm-gateway')).length} diag errors`, target: '0', ok: !diagErrors.some((m) => m.includes('llm-gateway')) });
+  verdicts.push({
+    name: 'no internal error reported by the instrumentation',
+    figure: `${diagErrors.filter((m) => m.includes('llm-gateway')).length} diag errors`,
+    target: '0',
+    ok: !diagErrors.some((m) => m.includes('llm-gateway')),
+  });
 
   gateway.child.kill('SIGTERM');
   agent.destroy();
   console.log('\nresult');
   const width = Math.max(...verdicts.map((v) => v.name.length));
-  for (const v of verdicts) console.log(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name.padEnd(width)}  ${v.figure}  (target ${v.target})`);
+  for (const v of verdicts)
+    console.log(`  ${v.ok ? 'PASS' : 'FAIL'}  ${v.name.padEnd(width)}  ${v.figure}  (target ${v.target})`);
   const failed = verdicts.filter((v) => !v.ok).length;
   console.log(failed === 0 ? '\nsoak: every target met' : `\nsoak: ${failed} target(s) missed`);
   process.exit(failed === 0 ? 0 : 1);

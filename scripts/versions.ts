@@ -57,9 +57,11 @@ function targetsFromArgs(args: string[]): Target[] {
   const latest = args.includes('--latest');
   const filters = args.filter((a) => a !== '--latest');
   for (const a of filters) {
-    const client = a.split('@')[0]!;
+    const client = a.split('@')[0];
     if (!(MATRIX_CLIENTS as readonly string[]).includes(client)) {
-      throw new Error(`unknown client ${a}; choose from ${MATRIX_CLIENTS.join(', ')} (or client@version), and --latest`);
+      throw new Error(
+        `unknown client ${a}; choose from ${MATRIX_CLIENTS.join(', ')} (or client@version), and --latest`,
+      );
     }
   }
   const targets: Target[] = [];
@@ -76,10 +78,14 @@ function targetsFromArgs(args: string[]): Target[] {
 async function resolveVersion(target: Target): Promise<string> {
   if (/^\d+\.\d+\.\d+$/.test(target.spec)) return target.spec;
   try {
-    const { stdout } = await run('npm', ['view', `${target.client}@${target.spec}`, 'version', '--json'], { cwd: CACHE });
+    const { stdout } = await run('npm', ['view', `${target.client}@${target.spec}`, 'version', '--json'], {
+      cwd: CACHE,
+    });
     const found = JSON.parse(stdout) as string | string[];
     // npm lists them in publication order, not semver order; prereleases are not tested.
-    const versions = (Array.isArray(found) ? found : [found]).filter((v) => /^\d+\.\d+\.\d+$/.test(v)).sort(compareVersions);
+    const versions = (Array.isArray(found) ? found : [found])
+      .filter((v) => /^\d+\.\d+\.\d+$/.test(v))
+      .sort(compareVersions);
     if (versions.length > 0) return versions.at(-1)!;
   } catch {
     // Offline: fall through to the cache.
@@ -94,7 +100,7 @@ async function resolveVersion(target: Target): Promise<string> {
 
 function compareVersions(a: string, b: string): number {
   const [pa, pb] = [a, b].map((v) => v.split('.').map(Number));
-  for (let i = 0; i < 3; i++) if (pa![i] !== pb![i]) return pa![i]! - pb![i]!;
+  for (let i = 0; i < 3; i++) if (pa[i] !== pb[i]) return pa[i] - pb[i];
   return 0;
 }
 
@@ -102,10 +108,16 @@ function compareVersions(a: string, b: string): number {
 async function scratchApp(client: MatrixClient, version: string): Promise<string> {
   const dir = join(CACHE, `${client}-${version}`);
   const installed = join(dir, 'node_modules', client, 'package.json');
-  if (existsSync(installed) && (JSON.parse(readFileSync(installed, 'utf8')) as { version: string }).version === version) return dir;
+  if (existsSync(installed) && (JSON.parse(readFileSync(installed, 'utf8')) as { version: string }).version === version)
+    return dir;
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'package.json'), `${JSON.stringify({ name: `matrix-${client}`, version: '0.0.0', private: true }, null, 2)}\n`);
-  await run('npm', ['install', '--no-audit', '--no-fund', '--save-exact', '--prefer-offline', `${client}@${version}`], { cwd: dir });
+  writeFileSync(
+    join(dir, 'package.json'),
+    `${JSON.stringify({ name: `matrix-${client}`, version: '0.0.0', private: true }, null, 2)}\n`,
+  );
+  await run('npm', ['install', '--no-audit', '--no-fund', '--save-exact', '--prefer-offline', `${client}@${version}`], {
+    cwd: dir,
+  });
   return dir;
 }
 
@@ -128,7 +140,12 @@ async function runCases(client: MatrixClient, version: string, dir: string): Pro
   const report = join(dir, 'vitest-report.json');
   const vitest = join(ROOT, 'node_modules', '.bin', 'vitest');
   const args = ['run', '--config', 'test/versions/vitest.config.ts', '--reporter=json', `--outputFile=${report}`];
-  const env = { ...process.env, LLM_GATEWAY_MATRIX_CLIENT: client, LLM_GATEWAY_MATRIX_DIR: dir, LLM_GATEWAY_MATRIX_VERSION: version };
+  const env = {
+    ...process.env,
+    LLM_GATEWAY_MATRIX_CLIENT: client,
+    LLM_GATEWAY_MATRIX_DIR: dir,
+    LLM_GATEWAY_MATRIX_VERSION: version,
+  };
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
     const child = spawn(vitest, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
@@ -141,11 +158,17 @@ async function runCases(client: MatrixClient, version: string, dir: string): Pro
   try {
     r = JSON.parse(readFileSync(report, 'utf8')) as VitestReport;
   } catch {
-    return { ...outcome, failed: 1, details: [`no test report (vitest exit ${code})`, ...output.trim().split('\n').slice(-15)] };
+    return {
+      ...outcome,
+      failed: 1,
+      details: [`no test report (vitest exit ${code})`, ...output.trim().split('\n').slice(-15)],
+    };
   }
   const suites = r.testResults ?? [];
   // A file that failed to load (a client that cannot be required) has no failed test of its own.
-  const brokenFiles = suites.filter((s) => s.status === 'failed' && !(s.assertionResults ?? []).some((a) => a.status === 'failed'));
+  const brokenFiles = suites.filter(
+    (s) => s.status === 'failed' && !(s.assertionResults ?? []).some((a) => a.status === 'failed'),
+  );
   outcome.passed = r.numPassedTests;
   outcome.failed = r.numFailedTests + brokenFiles.length;
   outcome.skipped = r.numPendingTests + (r.numTodoTests ?? 0);
@@ -155,7 +178,9 @@ async function runCases(client: MatrixClient, version: string, dir: string): Pro
     outcome.details.push(`${test.fullName}: ${(test.failureMessages?.[0] ?? '').split('\n')[0]}`);
   }
   // A skipped group says why in its title.
-  const skippedGroups = new Set(tests.filter((a) => a.status === 'skipped' || a.status === 'pending').map((a) => a.ancestorTitles.join(' > ')));
+  const skippedGroups = new Set(
+    tests.filter((a) => a.status === 'skipped' || a.status === 'pending').map((a) => a.ancestorTitles.join(' > ')),
+  );
   for (const group of skippedGroups) if (group.includes('skipped:')) outcome.details.push(group);
   if (code !== 0 && outcome.failed === 0) {
     outcome.failed = 1;
@@ -171,7 +196,9 @@ function verdictOf(o: Outcome): 'pass' | 'FAIL' | 'skip' {
 async function main(): Promise<void> {
   mkdirSync(CACHE, { recursive: true });
   const targets = targetsFromArgs(process.argv.slice(2));
-  console.log(`client version matrix on Node ${process.versions.node}: ${targets.map((t) => `${t.client}@${t.spec}`).join(', ')}`);
+  console.log(
+    `client version matrix on Node ${process.versions.node}: ${targets.map((t) => `${t.client}@${t.spec}`).join(', ')}`,
+  );
   const outcomes: Outcome[] = [];
   for (const target of targets) {
     let outcome: Outcome;
@@ -181,15 +208,18 @@ async function main(): Promise<void> {
       outcome = await runCases(target.client, version, await scratchApp(target.client, version));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      outcome = { client: target.client, version, passed: 0, failed: 1, skipped: 0, details: [message.split('\n')[0]!] };
+      outcome = { client: target.client, version, passed: 0, failed: 1, skipped: 0, details: [message.split('\n')[0]] };
     }
     outcomes.push(outcome);
     const name = `${outcome.client} ${outcome.version}`.padEnd(22);
-    console.log(`${name} ${verdictOf(outcome)}  ${outcome.passed} passed, ${outcome.failed} failed, ${outcome.skipped} skipped`);
+    console.log(
+      `${name} ${verdictOf(outcome)}  ${outcome.passed} passed, ${outcome.failed} failed, ${outcome.skipped} skipped`,
+    );
     for (const line of outcome.details) console.log(`    ${line}`);
   }
   const sum = (key: 'passed' | 'failed' | 'skipped') => outcomes.reduce((n, o) => n + o[key], 0);
-  const named = (verdict: string) => outcomes.filter((o) => verdictOf(o) === verdict).map((o) => `${o.client} ${o.version}`);
+  const named = (verdict: string) =>
+    outcomes.filter((o) => verdictOf(o) === verdict).map((o) => `${o.client} ${o.version}`);
   console.log();
   console.log(
     `client versions: ${named('pass').length} pass, ${named('FAIL').length} fail${named('FAIL').length > 0 ? ` (${named('FAIL').join(', ')})` : ''}, ` +

@@ -1,4 +1,13 @@
-import { context as contextApi, INVALID_SPAN_CONTEXT, trace, type Context, type DiagLogger, type Logger, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  context as contextApi,
+  INVALID_SPAN_CONTEXT,
+  trace,
+  type Context,
+  type DiagLogger,
+  type Logger,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import { applicationContextOf } from './context';
 import { formatInputMessages, formatOutputMessages, formatToolDefinitions } from './content';
 import type { ResolvedConfig } from './config';
@@ -16,7 +25,15 @@ import type { BodyObserver, RequestInfo, ResponseInfo } from './parse/types';
 import { callRecord, emitCallRecord, emitInferenceDetails } from './record';
 import * as semconv from './semconv';
 import { findOuterGenAiSpan, type OuterGenAiSpan } from './cooperation';
-import { applyCallFacts, enrichOuterSpan, setRequestAttributes, startCallSpan, type SpanContent, type SpanShape, type SpanStart } from './span';
+import {
+  applyCallFacts,
+  enrichOuterSpan,
+  setRequestAttributes,
+  startCallSpan,
+  type SpanContent,
+  type SpanShape,
+  type SpanStart,
+} from './span';
 import { sendingObserved } from './transports/shared';
 import type { LlmGatewayContext } from './types';
 
@@ -145,7 +162,8 @@ export class GatewayCall {
       const stableChunks = this.stableChunks;
       // An HTML page (a proxy's 502) has nothing to tell; everything else may be JSON.
       // Capturing content needs every delta of a stream, not just its first event and tail.
-      if (this.eventStream) this.body = captureContent ? new SseEventParser({ captureContent }) : new SseObserver({ stableChunks });
+      if (this.eventStream)
+        this.body = captureContent ? new SseEventParser({ captureContent }) : new SseObserver({ stableChunks });
       else if (!contentType.includes('text/html')) this.body = new JsonBodyObserver({ captureContent, stableChunks });
     } catch (error) {
       this.env.diag.error('llm-gateway: could not read a response head', error);
@@ -277,30 +295,40 @@ export class GatewayCall {
     const { env, outer } = this;
     const { config, diag } = env;
     const diagnostics = guard(diag, 'could not diagnose a call', () => diagnose(facts)) ?? NO_DIAGNOSTICS;
-    const content = config.captureMessageContent ? guard(diag, 'could not format message content', () => formatContent(facts, config)) : undefined;
+    const content = config.captureMessageContent
+      ? guard(diag, 'could not format message content', () => formatContent(facts, config))
+      : undefined;
     let recordSpan: Span | undefined = this.span;
     if (outer !== undefined && recordSpan === undefined) {
       // enrich: a successful call's facts go on their span, once; a failed attempt (which a
       // retry may follow), or a span already ended or claimed, gets a span of ours under theirs.
       if (facts.errorType === undefined && outer.span.isRecording() && !enrichedOuterSpans.has(outer.span)) {
         enrichedOuterSpans.add(outer.span);
-        guard(diag, 'could not add the facts of a call to its outer span', () => enrichOuterSpan(outer, facts, diagnostics));
+        guard(diag, 'could not add the facts of a call to its outer span', () =>
+          enrichOuterSpan(outer, facts, diagnostics),
+        );
         recordSpan = outer.span;
       } else {
-        this.span = guard(diag, 'could not start a span', () => startCallSpan(env.tracer, this.spanStart(), this.parent, 'child', facts.startedAt));
+        this.span = guard(diag, 'could not start a span', () =>
+          startCallSpan(env.tracer, this.spanStart(), this.parent, 'child', facts.startedAt),
+        );
         recordSpan = this.span;
       }
     }
     const span = this.span;
     if (span !== undefined) {
       const spanContent = config.contentOnSpan ? content : undefined;
-      guard(diag, 'could not set the attributes of a span', () => applyCallFacts(span, facts, diagnostics, spanContent, this.shape));
+      guard(diag, 'could not set the attributes of a span', () =>
+        applyCallFacts(span, facts, diagnostics, spanContent, this.shape),
+      );
     }
     // Token points once per call: not when the outer instrumentation records its own.
     const tokens = outer === undefined || !outer.recordsTokenMetrics || config.alwaysRecordTokenMetrics;
     guard(diag, 'could not record metrics', () => env.metrics.recordCall(facts, tokens, this.chunkGaps));
     const context = recordSpan === undefined ? this.context : trace.setSpan(this.parent, recordSpan);
-    guard(diag, 'could not emit the record of a call', () => emitRecords(env, recordSpan, context, facts, diagnostics, content));
+    guard(diag, 'could not emit the record of a call', () =>
+      emitRecords(env, recordSpan, context, facts, diagnostics, content),
+    );
   }
 
   /** Everything the call told, in one value. */
@@ -308,8 +336,12 @@ export class GatewayCall {
     const { start, status } = this;
     // A 2xx chat call whose choices never all finished (cut, cancelled, failed) reports `error`
     // for each: the parsers know which finished; the request says how many were asked for.
-    const answered = status !== undefined && status >= 200 && status < 300 && start.operation === semconv.GEN_AI_OPERATION_CHAT;
-    const end = { complete: outcome.kind === 'completed', expectedChoices: answered ? (start.request?.choiceCount ?? 1) : undefined };
+    const answered =
+      status !== undefined && status >= 200 && status < 300 && start.operation === semconv.GEN_AI_OPERATION_CHAT;
+    const end = {
+      complete: outcome.kind === 'completed',
+      expectedChoices: answered ? (start.request?.choiceCount ?? 1) : undefined,
+    };
     const response = this.readInfo ?? this.body?.finish(end) ?? NO_RESPONSE;
     this.body = undefined;
     this.readInfo = undefined;
@@ -366,9 +398,20 @@ function formatContent(facts: CallFacts, config: ResolvedConfig): SpanContent {
 }
 
 /** The call record (log record and onCallEnd hook) and the content event, only when someone listens. */
-function emitRecords(env: CallEnvironment, span: Span | undefined, context: Context, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined): void {
+function emitRecords(
+  env: CallEnvironment,
+  span: Span | undefined,
+  context: Context,
+  facts: CallFacts,
+  diagnostics: readonly Diagnostic[],
+  content: SpanContent | undefined,
+): void {
   const { config, logger } = env;
-  if (content !== undefined && config.contentInEvent && logger.enabled({ context, eventName: semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS })) {
+  if (
+    content !== undefined &&
+    config.contentInEvent &&
+    logger.enabled({ context, eventName: semconv.EVENT_GEN_AI_CLIENT_INFERENCE_OPERATION_DETAILS })
+  ) {
     emitInferenceDetails(logger, facts, content, context);
   }
   if (config.emitCallRecords && logger.enabled({ context, eventName: semconv.EVENT_ASSEMBLYAI_CALL })) {
@@ -381,7 +424,10 @@ function emitRecords(env: CallEnvironment, span: Span | undefined, context: Cont
 }
 
 /** The operations other GenAI instrumentations make an inference span for. */
-const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([semconv.GEN_AI_OPERATION_CHAT, semconv.GEN_AI_OPERATION_TEXT_COMPLETION]);
+const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([
+  semconv.GEN_AI_OPERATION_CHAT,
+  semconv.GEN_AI_OPERATION_TEXT_COMPLETION,
+]);
 /** Outer spans a call's facts were already written to: a second call under one gets a span of its own. */
 const enrichedOuterSpans = new WeakSet<Span>();
 const COMPLETED: Outcome = { kind: 'completed' };

@@ -59,7 +59,10 @@ export function parseHostsEnv(value: string | undefined): GatewayHost[] {
   return hosts;
 }
 
-export function resolveConfig(config: LlmGatewayInstrumentationConfig, env: NodeJS.ProcessEnv = process.env): ResolvedConfig {
+export function resolveConfig(
+  config: LlmGatewayInstrumentationConfig,
+  env: NodeJS.ProcessEnv = process.env,
+): ResolvedConfig {
   const regionByHost = new Map<string, string>();
   for (const { host, region } of [...OFFICIAL_HOSTS, ...parseHostsEnv(env[ENV_HOSTS]), ...(config.hosts ?? [])]) {
     const key = normaliseHost(host);
@@ -108,4 +111,3 @@ function captureModeOf(value: MessageContentCapture | string | undefined): { spa
       return { span: false, event: false };
   }
 }
-

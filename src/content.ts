@@ -10,7 +10,6 @@ const TOOL_CALL_FRAME_CHARS = 48;
 /** What a piece becomes when the redaction hook throws: never the unredacted text. */
 const REDACTION_FAILED = '[redaction failed]';
 
-
 type Direction = 'input' | 'output';
 
 // The GenAI semconv message parts (gen-ai-input-messages.json / gen-ai-output-messages.json).
@@ -80,7 +79,8 @@ function inputParts(message: Record<string, unknown>, role: string, writer: Writ
     return [part];
   }
   const parts: MessagePart[] = textParts(texts, role, writer);
-  if (Array.isArray(message.tool_calls)) parts.push(...toolCallParts(requestedToolCalls(message.tool_calls), role, writer));
+  if (Array.isArray(message.tool_calls))
+    parts.push(...toolCallParts(requestedToolCalls(message.tool_calls), role, writer));
   return parts;
 }
 
@@ -90,14 +90,18 @@ function requestedToolCalls(calls: unknown[]): OutputToolCall[] {
   for (const call of calls) {
     if (!isRecord(call) || out.length >= MAX_CAPTURED_TOOL_CALLS) continue;
     const fn = isRecord(call.function) ? call.function : {};
-    const args = typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '' : JSON.stringify(fn.arguments);
+    const args =
+      typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '' : JSON.stringify(fn.arguments);
     out.push({ id: shortString(call.id), name: shortString(fn.name), arguments: args });
   }
   return out;
 }
 
 /** `gen_ai.output.messages` from the assistant's reply (assembled from deltas for a stream). */
-export function formatOutputMessages(messages: OutputMessage[] | undefined, redact: RedactMessageContent | undefined): string | undefined {
+export function formatOutputMessages(
+  messages: OutputMessage[] | undefined,
+  redact: RedactMessageContent | undefined,
+): string | undefined {
   if (!messages || messages.length === 0) return undefined;
   const writer: Writer = { left: MAX_CAPTURED_CONTENT_CHARS, redact, direction: 'output' };
   const out: SemconvMessage[] = [];
@@ -106,7 +110,8 @@ export function formatOutputMessages(messages: OutputMessage[] | undefined, reda
     writer.left -= MESSAGE_FRAME_CHARS;
     const calls = m.toolCalls ?? [];
     // A message that only calls tools has no text worth a part.
-    const parts: MessagePart[] = m.content.length > 0 || calls.length === 0 ? textParts([m.content], m.role, writer) : [];
+    const parts: MessagePart[] =
+      m.content.length > 0 || calls.length === 0 ? textParts([m.content], m.role, writer) : [];
     parts.push(...toolCallParts(calls, m.role, writer));
     out.push({ role: m.role, parts, ...(m.finishReason ? { finish_reason: m.finishReason } : {}) });
   }

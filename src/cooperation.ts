@@ -36,7 +36,10 @@ interface KnownInstrumentation {
   model(attributes: Attributes): unknown;
 }
 
-const INFERENCE_OPERATIONS: ReadonlySet<unknown> = new Set([semconv.GEN_AI_OPERATION_CHAT, semconv.GEN_AI_OPERATION_TEXT_COMPLETION]);
+const INFERENCE_OPERATIONS: ReadonlySet<unknown> = new Set([
+  semconv.GEN_AI_OPERATION_CHAT,
+  semconv.GEN_AI_OPERATION_TEXT_COMPLETION,
+]);
 /** The AI SDK's per-model-call spans (v3 to v6 telemetry, and @ai-sdk/otel's LegacyOpenTelemetry). */
 const AI_SDK_MODEL_CALLS: ReadonlySet<unknown> = new Set([
   'ai.generateText.doGenerate',
@@ -59,7 +62,8 @@ const KNOWN_INSTRUMENTATIONS: ReadonlyMap<string, KnownInstrumentation> = new Ma
     {
       recordsTokenMetrics: true,
       convention: 'gen_ai',
-      isInference: (kind, attributes) => kind === SpanKind.CLIENT && INFERENCE_OPERATIONS.has(attributes[semconv.ATTR_GEN_AI_OPERATION_NAME]),
+      isInference: (kind, attributes) =>
+        kind === SpanKind.CLIENT && INFERENCE_OPERATIONS.has(attributes[semconv.ATTR_GEN_AI_OPERATION_NAME]),
       model: requestModel,
     },
   ],
@@ -81,7 +85,8 @@ const KNOWN_INSTRUMENTATIONS: ReadonlyMap<string, KnownInstrumentation> = new Ma
     {
       recordsTokenMetrics: false,
       convention: 'gen_ai',
-      isInference: (kind, attributes) => kind === SpanKind.CLIENT && INFERENCE_OPERATIONS.has(attributes[semconv.ATTR_GEN_AI_OPERATION_NAME]),
+      isInference: (kind, attributes) =>
+        kind === SpanKind.CLIENT && INFERENCE_OPERATIONS.has(attributes[semconv.ATTR_GEN_AI_OPERATION_NAME]),
       model: requestModel,
     },
   ],
@@ -121,7 +126,13 @@ export function findOuterGenAiSpan(parent: Context, requestedModel?: string): Ou
     const model = known.model(attributes as Attributes);
     const spanModel = typeof model === 'string' ? model : undefined;
     if (requestedModel !== undefined && spanModel !== undefined && spanModel !== requestedModel) return undefined;
-    return { span, scope: scope!, recordsTokenMetrics: known.recordsTokenMetrics, convention: known.convention, model: spanModel };
+    return {
+      span,
+      scope: scope!,
+      recordsTokenMetrics: known.recordsTokenMetrics,
+      convention: known.convention,
+      model: spanModel,
+    };
   } catch {
     // Another SDK's span object, a proxy, a getter that throws: not one we can recognise.
     return undefined;
@@ -145,7 +156,7 @@ function sdkSpanOf(span: Span): SdkSpanFields | undefined {
   const fields = span as unknown as SdkSpanFields & { span?: unknown };
   if (hasScope(fields)) return fields;
   const wrapped = fields.span;
-  if (typeof wrapped === 'object' && wrapped !== null && hasScope(wrapped as SdkSpanFields)) return wrapped as SdkSpanFields;
+  if (typeof wrapped === 'object' && wrapped !== null && hasScope(wrapped)) return wrapped;
   return undefined;
 }
 

@@ -59,7 +59,9 @@ export function durationSeconds(facts: CallFacts): number {
 
 /** Streams only: seconds from the request to the first body chunk. */
 export function timeToFirstChunkSeconds(facts: CallFacts): number | undefined {
-  return facts.isEventStream && facts.firstChunkAt !== undefined ? (facts.firstChunkAt - facts.startedAt) / 1000 : undefined;
+  return facts.isEventStream && facts.firstChunkAt !== undefined
+    ? (facts.firstChunkAt - facts.startedAt) / 1000
+    : undefined;
 }
 
 /** The port a URL addresses, defaults included (semconv `server.port`). */
@@ -80,7 +82,12 @@ export function errorTypeOf(error: unknown): string {
   const cause = e.cause as { code?: unknown; name?: unknown } | undefined;
   if (cause && typeof cause === 'object') {
     if (cause.name === 'AbortError') return 'aborted';
-    if (cause.name === 'TimeoutError' || cause.code === 'UND_ERR_HEADERS_TIMEOUT' || cause.code === 'UND_ERR_BODY_TIMEOUT') return 'timeout';
+    if (
+      cause.name === 'TimeoutError' ||
+      cause.code === 'UND_ERR_HEADERS_TIMEOUT' ||
+      cause.code === 'UND_ERR_BODY_TIMEOUT'
+    )
+      return 'timeout';
     if (typeof cause.code === 'string') return cause.code;
   }
   if (e.code === 'ETIMEDOUT' || e.code === 'ESOCKETTIMEDOUT') return 'timeout';

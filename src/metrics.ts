@@ -1,4 +1,11 @@
-import { ValueType, type Attributes, type Counter, type Histogram, type Meter, type ObservableResult } from '@opentelemetry/api';
+import {
+  ValueType,
+  type Attributes,
+  type Counter,
+  type Histogram,
+  type Meter,
+  type ObservableResult,
+} from '@opentelemetry/api';
 import { SemconvStability } from '@opentelemetry/instrumentation';
 import { durationSeconds, timeToFirstChunkSeconds, type CallFacts } from './facts';
 import * as semconv from './semconv';
@@ -7,7 +14,10 @@ import * as semconv from './semconv';
  * The operations the latest GenAI conventions call inference. Only these move to
  * gen_ai.client.inference.*; every other operation stays on gen_ai.client.operation.duration.
  */
-const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([semconv.GEN_AI_OPERATION_CHAT, semconv.GEN_AI_OPERATION_TEXT_COMPLETION]);
+const INFERENCE_OPERATIONS: ReadonlySet<string> = new Set([
+  semconv.GEN_AI_OPERATION_CHAT,
+  semconv.GEN_AI_OPERATION_TEXT_COMPLETION,
+]);
 
 /**
  * Metric attribute sets are built once per distinct (operation, models, server, region,
@@ -158,15 +168,23 @@ export class GatewayMetrics {
       }
     }
     if (tokens && !failed) {
-      if (response.cacheReadInputTokens !== undefined) this.cacheReadTokens.add(response.cacheReadInputTokens, sets.usage);
-      if (response.cacheWriteInputTokens !== undefined) this.cacheWriteTokens.add(response.cacheWriteInputTokens, sets.usage);
-      if (response.reasoningOutputTokens !== undefined) this.reasoningTokens.add(response.reasoningOutputTokens, sets.usage);
+      if (response.cacheReadInputTokens !== undefined)
+        this.cacheReadTokens.add(response.cacheReadInputTokens, sets.usage);
+      if (response.cacheWriteInputTokens !== undefined)
+        this.cacheWriteTokens.add(response.cacheWriteInputTokens, sets.usage);
+      if (response.reasoningOutputTokens !== undefined)
+        this.reasoningTokens.add(response.reasoningOutputTokens, sets.usage);
     }
     if (chunkGaps !== undefined) for (const gap of chunkGaps) this.timePerOutputChunk.record(gap, sets.call);
   }
 
   /** The rate-limit state a response head reported, for the gauges. */
-  noteRateLimit(model: string | undefined, region: string, limit: number | undefined, remaining: number | undefined): void {
+  noteRateLimit(
+    model: string | undefined,
+    region: string,
+    limit: number | undefined,
+    remaining: number | undefined,
+  ): void {
     let byModel = this.rateLimits.get(region);
     if (byModel === undefined) this.rateLimits.set(region, (byModel = new Map()));
     const key = model ?? '';
@@ -209,7 +227,11 @@ export class GatewayMetrics {
   }
 }
 
-function buildAttributeSets(facts: CallFacts, requestModel: string | undefined, responseModel: string | undefined): CallAttributeSets {
+function buildAttributeSets(
+  facts: CallFacts,
+  requestModel: string | undefined,
+  responseModel: string | undefined,
+): CallAttributeSets {
   // Attributes with no value are left out: the Prometheus exporter would write `error_type=""`.
   const usage: Attributes = {
     [semconv.ATTR_GEN_AI_OPERATION_NAME]: facts.operation,

@@ -6,7 +6,11 @@ import type { SpanContent } from './span';
 import type { LlmGatewayCallRecord } from './types';
 
 /** The per-call record the troubleshooting guide asks for, from the call's facts. */
-export function callRecord(facts: CallFacts, diagnostics: readonly Diagnostic[], spanContext: SpanContext): LlmGatewayCallRecord {
+export function callRecord(
+  facts: CallFacts,
+  diagnostics: readonly Diagnostic[],
+  spanContext: SpanContext,
+): LlmGatewayCallRecord {
   const record: LlmGatewayCallRecord = {
     timestamp: new Date(performance.timeOrigin + facts.startedAt).toISOString(),
     durationMs: Math.round(facts.endedAt - facts.startedAt),
@@ -33,7 +37,12 @@ export function callRecord(facts: CallFacts, diagnostics: readonly Diagnostic[],
  * The record as an OpenTelemetry log record, correlated with the call's span: built straight from
  * the facts (every call of a busy service makes one), with only the attributes that have a value.
  */
-export function emitCallRecord(logger: Logger, facts: CallFacts, diagnostics: readonly Diagnostic[], context: Context): void {
+export function emitCallRecord(
+  logger: Logger,
+  facts: CallFacts,
+  diagnostics: readonly Diagnostic[],
+  context: Context,
+): void {
   const durationMs = Math.round(facts.endedAt - facts.startedAt);
   const attributes: Attributes = {
     [semconv.ATTR_GEN_AI_OPERATION_NAME]: facts.operation,
@@ -104,13 +113,25 @@ export function emitInferenceDetails(logger: Logger, facts: CallFacts, content: 
 
 type SummaryFields = Pick<
   LlmGatewayCallRecord,
-  'operation' | 'model' | 'responseModel' | 'fallbackUsed' | 'status' | 'errorCode' | 'errorType' | 'requestId' | 'region' | 'durationMs'
+  | 'operation'
+  | 'model'
+  | 'responseModel'
+  | 'fallbackUsed'
+  | 'status'
+  | 'errorCode'
+  | 'errorType'
+  | 'requestId'
+  | 'region'
+  | 'durationMs'
 >;
 
 /** `chat claude-sonnet-4-6 -> 429 rate_limited request_id=... (us, 212 ms)` */
 export function summaryLine(record: SummaryFields): string {
   const what = record.model ? `${record.operation} ${record.model}` : record.operation;
-  const outcome = record.status === undefined ? (record.errorType ?? 'no response') : `${record.status}${record.errorCode ? ` ${record.errorCode}` : ''}`;
+  const outcome =
+    record.status === undefined
+      ? (record.errorType ?? 'no response')
+      : `${record.status}${record.errorCode ? ` ${record.errorCode}` : ''}`;
   const id = record.requestId ? ` request_id=${record.requestId}` : '';
   const fallback = record.fallbackUsed ? ` served by fallback ${record.responseModel}` : '';
   return `LLM Gateway ${what} -> ${outcome}${id}${fallback} (${record.region}, ${record.durationMs} ms)`;

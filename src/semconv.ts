@@ -110,9 +110,13 @@ export const METRIC_ASSEMBLYAI_RATELIMIT_REMAINING = 'assemblyai.ratelimit.remai
 export const METRIC_ASSEMBLYAI_RATELIMIT_LIMIT = 'assemblyai.ratelimit.limit';
 
 /** Bucket boundaries the GenAI semconv advises for gen_ai.client.operation.duration (s). */
-export const DURATION_BUCKETS = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
+export const DURATION_BUCKETS = [
+  0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92,
+];
 /** Bucket boundaries the GenAI semconv advises for gen_ai.client.token.usage. */
-export const TOKEN_BUCKETS = [1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864];
+export const TOKEN_BUCKETS = [
+  1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
+];
 
 // --- Metrics: latest experimental GenAI names (experimental) ---
 // Emitted for inference operations only when OTEL_SEMCONV_STABILITY_OPT_IN lists
@@ -133,9 +137,12 @@ export const GEN_AI_TOKEN_MODALITY_UNKNOWN = 'unknown';
 
 // --- Metrics and events added in the second release (experimental) ---
 /** Counters, `{token}`, recorded whatever the semconv opt-in (no older name exists for them). */
-export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS = 'gen_ai.client.inference.usage.cache_read.input_tokens';
-export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.client.inference.usage.cache_write.input_tokens';
-export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS = 'gen_ai.client.inference.usage.reasoning.output_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_READ_INPUT_TOKENS =
+  'gen_ai.client.inference.usage.cache_read.input_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_CACHE_WRITE_INPUT_TOKENS =
+  'gen_ai.client.inference.usage.cache_write.input_tokens';
+export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_REASONING_OUTPUT_TOKENS =
+  'gen_ai.client.inference.usage.reasoning.output_tokens';
 /** Histogram, `s`, one point per chunk after the first: opt-in only (a record per chunk). */
 export const METRIC_GEN_AI_CLIENT_OPERATION_TIME_PER_OUTPUT_CHUNK = 'gen_ai.client.operation.time_per_output_chunk';
 /** Event (log record) with the details of one inference operation. */

@@ -1,4 +1,12 @@
-import { SpanKind, SpanStatusCode, type Attributes, type AttributeValue, type Context, type Span, type Tracer } from '@opentelemetry/api';
+import {
+  SpanKind,
+  SpanStatusCode,
+  type Attributes,
+  type AttributeValue,
+  type Context,
+  type Span,
+  type Tracer,
+} from '@opentelemetry/api';
 import type { OuterGenAiSpan } from './cooperation';
 import type { Diagnostic } from './diagnostics';
 import { timeToFirstChunkSeconds, type CallFacts } from './facts';
@@ -26,7 +34,13 @@ export interface SpanStart {
 export type SpanShape = 'own' | 'child';
 
 /** Starts the CLIENT span of a call with every attribute known before the request leaves. */
-export function startCallSpan(tracer: Tracer, start: SpanStart, parent: Context, shape: SpanShape, startTime?: number): Span {
+export function startCallSpan(
+  tracer: Tracer,
+  start: SpanStart,
+  parent: Context,
+  shape: SpanShape,
+  startTime?: number,
+): Span {
   const attributes: Attributes = {
     [semconv.ATTR_GEN_AI_PROVIDER_NAME]: semconv.GEN_AI_PROVIDER_NAME_VALUE,
     [semconv.ATTR_SERVER_ADDRESS]: start.url.hostname,
@@ -38,7 +52,11 @@ export function startCallSpan(tracer: Tracer, start: SpanStart, parent: Context,
   if (shape === 'own') attributes[semconv.ATTR_GEN_AI_OPERATION_NAME] = start.operation;
   if (start.request !== undefined) addRequestAttributes(attributes, start.request, shape);
   if (start.application !== undefined) addApplicationAttributes(attributes, start.application);
-  return tracer.startSpan(spanName(start.operation, start.request, shape), { kind: SpanKind.CLIENT, attributes, startTime }, parent);
+  return tracer.startSpan(
+    spanName(start.operation, start.request, shape),
+    { kind: SpanKind.CLIENT, attributes, startTime },
+    parent,
+  );
 }
 
 /** The request body became known after the span started (node:http, a streamed fetch body). */
@@ -91,7 +109,13 @@ export interface SpanContent {
  * Puts what the call told on its span, in one setAttributes: the response, the gateway's
  * error, rate-limit state, and the diagnostics as events.
  */
-export function applyCallFacts(span: Span, facts: CallFacts, diagnostics: readonly Diagnostic[], content: SpanContent | undefined, shape: SpanShape): void {
+export function applyCallFacts(
+  span: Span,
+  facts: CallFacts,
+  diagnostics: readonly Diagnostic[],
+  content: SpanContent | undefined,
+  shape: SpanShape,
+): void {
   const attributes: Attributes = {};
   addResponseAttributes(attributes, facts, shape);
   if (content !== undefined) {
@@ -118,7 +142,8 @@ export function enrichOuterSpan(outer: OuterGenAiSpan, facts: CallFacts, diagnos
     const { inputTokens, outputTokens } = facts.response;
     set(attributes, OPENINFERENCE_PROMPT_TOKENS, inputTokens);
     set(attributes, OPENINFERENCE_COMPLETION_TOKENS, outputTokens);
-    if (inputTokens !== undefined && outputTokens !== undefined) attributes[OPENINFERENCE_TOTAL_TOKENS] = inputTokens + outputTokens;
+    if (inputTokens !== undefined && outputTokens !== undefined)
+      attributes[OPENINFERENCE_TOTAL_TOKENS] = inputTokens + outputTokens;
   }
   outer.span.setAttributes(attributes);
   addDiagnosticEvents(outer.span, diagnostics);

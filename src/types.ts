@@ -76,7 +76,10 @@ export interface LlmGatewayInstrumentationConfig extends InstrumentationConfig {
 }
 
 /** Rewrites one piece of captured message content before it is recorded (mask PII, drop it). */
-export type RedactMessageContent = (content: string, context: { role: string; direction: 'input' | 'output' }) => string;
+export type RedactMessageContent = (
+  content: string,
+  context: { role: string; direction: 'input' | 'output' },
+) => string;
 
 /**
  * Per-call facts the application (or a framework) hands to the gateway calls made inside a

@@ -34,10 +34,14 @@ interface TestGroup {
   alert_rule_test?: AlertTest[];
   promql_expr_test?: ExprTest[];
 }
-const rules: Rule[] = (parse(readFileSync(join(ROOT, ALERTS), 'utf8')) as { groups: { rules: Rule[] }[] }).groups.flatMap((g) => g.rules);
+const rules: Rule[] = (
+  parse(readFileSync(join(ROOT, ALERTS), 'utf8')) as { groups: { rules: Rule[] }[] }
+).groups.flatMap((g) => g.rules);
 const alertRules = rules.filter((r): r is Rule & { alert: string } => r.alert !== undefined);
 const recordingRules = rules.filter((r): r is Rule & { record: string } => r.record !== undefined);
-const testGroups: TestGroup[] = testFiles.flatMap((file) => (parse(readFileSync(join(ROOT, file), 'utf8')) as { tests: TestGroup[] }).tests);
+const testGroups: TestGroup[] = testFiles.flatMap(
+  (file) => (parse(readFileSync(join(ROOT, file), 'utf8')) as { tests: TestGroup[] }).tests,
+);
 const alertTests: AlertTest[] = testGroups.flatMap((t) => t.alert_rule_test ?? []);
 const exprTests: ExprTest[] = testGroups.flatMap((t) => t.promql_expr_test ?? []);
 
@@ -66,21 +70,32 @@ describe('alerts.yml', () => {
   });
 
   it('records the prompt-cache hit ratio by model and region, under a level:metric:operation name', () => {
-    expect(recordingRules.map((r) => r.record)).toEqual(['job_model_region:gen_ai_client_cache_read_input_tokens:ratio_rate5m']);
+    expect(recordingRules.map((r) => r.record)).toEqual([
+      'job_model_region:gen_ai_client_cache_read_input_tokens:ratio_rate5m',
+    ]);
     for (const rule of recordingRules) {
       expect(rule.record).toMatch(/^[a-z_]+:[a-z_]+:[a-z0-9_]+$/);
       expect(rule.expr, rule.record).toMatch(/by \(job, gen_ai_request_model, assemblyai_region\)/);
       // The counter's Prometheus name: `_total` for a monotonic sum, no unit suffix for `{token}`.
       expect(rule.expr, rule.record).toContain('gen_ai_client_inference_usage_cache_read_input_tokens_total');
-      expect(exprTests.some((t) => t.expr.includes(rule.record) && (t.exp_samples ?? []).length > 0), `${rule.record} is tested`).toBe(true);
+      expect(
+        exprTests.some((t) => t.expr.includes(rule.record) && (t.exp_samples ?? []).length > 0),
+        `${rule.record} is tested`,
+      ).toBe(true);
     }
   });
 
   it('has promtool tests where every alert fires and where it stays quiet', () => {
     for (const rule of alertRules) {
       const cases = alertTests.filter((t) => t.alertname === rule.alert);
-      expect(cases.some((t) => (t.exp_alerts ?? []).length > 0), `${rule.alert} fires somewhere`).toBe(true);
-      expect(cases.some((t) => (t.exp_alerts ?? []).length === 0), `${rule.alert} is quiet somewhere`).toBe(true);
+      expect(
+        cases.some((t) => (t.exp_alerts ?? []).length > 0),
+        `${rule.alert} fires somewhere`,
+      ).toBe(true);
+      expect(
+        cases.some((t) => (t.exp_alerts ?? []).length === 0),
+        `${rule.alert} is quiet somewhere`,
+      ).toBe(true);
     }
   });
 });

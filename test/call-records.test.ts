@@ -45,11 +45,11 @@ describe('a record for every call', () => {
     const [span] = await telemetry.waitForSpans(1);
     const logs = telemetry.logs();
     expect(logs).toHaveLength(1);
-    const log = logs[0]!;
+    const log = logs[0];
     expect(log.eventName).toBe('assemblyai.llm_gateway.call');
     expect(log.severityNumber).toBe(SeverityNumber.INFO);
-    expect(log.spanContext?.traceId).toBe(span!.spanContext().traceId);
-    expect(log.spanContext?.spanId).toBe(span!.spanContext().spanId);
+    expect(log.spanContext?.traceId).toBe(span.spanContext().traceId);
+    expect(log.spanContext?.spanId).toBe(span.spanContext().spanId);
     expect(log.attributes).toMatchObject({
       'assemblyai.request_id': body.request_id,
       'gen_ai.request.model': 'claude-sonnet-4-6',
@@ -66,7 +66,7 @@ describe('a record for every call', () => {
   it('emits an ERROR record with the error code for a failed call', async () => {
     const body: any = await (await chat({ x_sim: { status: 500, envelope: 'seed' } })).json();
     await telemetry.waitForSpans(1);
-    const log = telemetry.logs()[0]!;
+    const log = telemetry.logs()[0];
     expect(log.severityNumber).toBe(SeverityNumber.ERROR);
     expect(log.attributes).toMatchObject({
       'assemblyai.error.code': 'internal_error',
@@ -80,9 +80,9 @@ describe('a record for every call', () => {
     const res = await chat({ stream: true, stream_options: { include_usage: true } });
     await res.text();
     const [span] = await telemetry.waitForSpans(1);
-    const log = telemetry.logs()[0]!;
+    const log = telemetry.logs()[0];
     expect(log.attributes['gen_ai.response.model']).toBe('claude-sonnet-4-6');
-    expect(log.spanContext?.spanId).toBe(span!.spanContext().spanId);
+    expect(log.spanContext?.spanId).toBe(span.spanContext().spanId);
   });
 
   it('hands the onCallEnd hook the same record', async () => {
@@ -100,11 +100,11 @@ describe('a record for every call', () => {
       status: 200,
       operation: 'chat',
       diagnostics: [],
-      traceId: span!.spanContext().traceId,
-      spanId: span!.spanContext().spanId,
+      traceId: span.spanContext().traceId,
+      spanId: span.spanContext().spanId,
     });
-    expect(new Date(hooked[0]!.timestamp).getTime()).toBeGreaterThan(Date.now() - 60_000);
-    expect(hooked[0]!.durationMs).toBeGreaterThanOrEqual(0);
+    expect(new Date(hooked[0].timestamp).getTime()).toBeGreaterThan(Date.now() - 60_000);
+    expect(hooked[0].durationMs).toBeGreaterThanOrEqual(0);
   });
 
   it('keeps a throwing hook away from the application', async () => {
@@ -118,14 +118,21 @@ describe('a record for every call', () => {
   });
 
   it('can turn the log records off and keep the hook', async () => {
-    telemetry.instrumentation.setConfig({ hosts: [{ host: `127.0.0.1:${gateway.port}`, region: 'eu' }], emitCallRecords: false, onCallEnd: (r) => hooked.push(r) });
+    telemetry.instrumentation.setConfig({
+      hosts: [{ host: `127.0.0.1:${gateway.port}`, region: 'eu' }],
+      emitCallRecords: false,
+      onCallEnd: (r) => hooked.push(r),
+    });
     try {
       await (await chat()).text();
       await telemetry.waitForSpans(1);
       expect(telemetry.logs()).toHaveLength(0);
       expect(hooked).toHaveLength(1);
     } finally {
-      telemetry.instrumentation.setConfig({ hosts: [{ host: `127.0.0.1:${gateway.port}`, region: 'eu' }], onCallEnd: (r) => hooked.push(r) });
+      telemetry.instrumentation.setConfig({
+        hosts: [{ host: `127.0.0.1:${gateway.port}`, region: 'eu' }],
+        onCallEnd: (r) => hooked.push(r),
+      });
     }
   });
 
@@ -142,7 +149,10 @@ describe('a record for every call', () => {
       expect(lines).toHaveLength(1);
       expect(lines[0]).toContain(body.request_id);
     } finally {
-      telemetry.instrumentation.setConfig({ hosts: [{ host: `127.0.0.1:${gateway.port}`, region: 'eu' }], onCallEnd: (r) => hooked.push(r) });
+      telemetry.instrumentation.setConfig({
+        hosts: [{ host: `127.0.0.1:${gateway.port}`, region: 'eu' }],
+        onCallEnd: (r) => hooked.push(r),
+      });
     }
   });
 });

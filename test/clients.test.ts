@@ -30,7 +30,7 @@ async function oneSpan(): Promise<ReadableSpan> {
   await new Promise((r) => setTimeout(r, 20));
   expect(telemetry.spans()).toHaveLength(1);
   expect(telemetry.lifecycle.started).toBe(telemetry.lifecycle.ended);
-  return spans[0]!;
+  return spans[0];
 }
 
 function expectCommon(span: ReadableSpan, model: string): void {
@@ -51,9 +51,15 @@ function expectCommon(span: ReadableSpan, model: string): void {
 describe.each(ALL_CLIENTS)('$name client', (client) => {
   it('turns a non-streamed call into one span with the body request_id, usage and rate-limit state', async () => {
     const model = 'claude-sonnet-4-6';
-    const result = await client.chat({ baseUrl: gateway.url, apiKey: API_KEY, model, maxTokens: 300, temperature: 0.2 });
+    const result = await client.chat({
+      baseUrl: gateway.url,
+      apiKey: API_KEY,
+      model,
+      maxTokens: 300,
+      temperature: 0.2,
+    });
     expect(result.ok).toBe(true);
-    const body = JSON.parse(result.bodies[0]!);
+    const body = JSON.parse(result.bodies[0]);
     const span = await oneSpan();
     expectCommon(span, model);
     expect(span.status.code).toBe(SpanStatusCode.UNSET);
@@ -75,28 +81,31 @@ describe.each(ALL_CLIENTS)('$name client', (client) => {
     expect(span.attributes['error.type']).toBeUndefined();
   });
 
-  it.runIf(client.canStream)('turns a streamed call into one span with the chunk id, finish reason and last usage', async () => {
-    const model = 'gpt-5-mini';
-    const result = await client.chat({ baseUrl: gateway.url, apiKey: API_KEY, model, stream: true });
-    expect(result.ok).toBe(true);
-    const events = result.bodies[0]!.split('\n\n').filter((e) => e.startsWith('data: {'));
-    const chunks = events.map((e) => JSON.parse(e.slice(6)));
-    const lastUsage = chunks.filter((c) => c.usage).at(-1).usage;
-    const span = await oneSpan();
-    expectCommon(span, model);
-    expect(span.attributes).toMatchObject({
-      'gen_ai.request.stream': true,
-      'gen_ai.response.id': chunks[0].id,
-      'gen_ai.response.model': chunks[0].model,
-      'gen_ai.response.finish_reasons': ['stop'],
-      'gen_ai.usage.input_tokens': lastUsage.prompt_tokens,
-      'gen_ai.usage.output_tokens': lastUsage.completion_tokens,
-      'http.response.status_code': 200,
-      'assemblyai.ratelimit.limit': 2,
-    });
-    expect(span.attributes['gen_ai.response.id']).toMatch(/^chatcmpl-/);
-    expect(span.status.code).toBe(SpanStatusCode.UNSET);
-  });
+  it.runIf(client.canStream)(
+    'turns a streamed call into one span with the chunk id, finish reason and last usage',
+    async () => {
+      const model = 'gpt-5-mini';
+      const result = await client.chat({ baseUrl: gateway.url, apiKey: API_KEY, model, stream: true });
+      expect(result.ok).toBe(true);
+      const events = result.bodies[0].split('\n\n').filter((e) => e.startsWith('data: {'));
+      const chunks = events.map((e) => JSON.parse(e.slice(6)));
+      const lastUsage = chunks.filter((c) => c.usage).at(-1).usage;
+      const span = await oneSpan();
+      expectCommon(span, model);
+      expect(span.attributes).toMatchObject({
+        'gen_ai.request.stream': true,
+        'gen_ai.response.id': chunks[0].id,
+        'gen_ai.response.model': chunks[0].model,
+        'gen_ai.response.finish_reasons': ['stop'],
+        'gen_ai.usage.input_tokens': lastUsage.prompt_tokens,
+        'gen_ai.usage.output_tokens': lastUsage.completion_tokens,
+        'http.response.status_code': 200,
+        'assemblyai.ratelimit.limit': 2,
+      });
+      expect(span.attributes['gen_ai.response.id']).toMatch(/^chatcmpl-/);
+      expect(span.status.code).toBe(SpanStatusCode.UNSET);
+    },
+  );
 
   it('turns a 429 into one error span with rate_limited, retry-after and the body request_id', async () => {
     const model = 'gemini-2.5-flash';
@@ -144,7 +153,9 @@ describe.each(ALL_CLIENTS)('$name client', (client) => {
     await client.chat({ baseUrl: gateway.url, apiKey: API_KEY, model: 'claude-sonnet-4-6' });
     await client.chat({ baseUrl: gateway.url, apiKey: API_KEY, model: 'claude-sonnet-4-6', sim: { status: 500 } });
     await telemetry.waitForSpans(2);
-    const serialized = JSON.stringify(telemetry.spans().map((s) => ({ a: s.attributes, e: s.events, st: s.status, n: s.name })));
+    const serialized = JSON.stringify(
+      telemetry.spans().map((s) => ({ a: s.attributes, e: s.events, st: s.status, n: s.name })),
+    );
     expect(serialized).not.toContain(API_KEY);
     expect(JSON.stringify(await telemetry.metrics())).not.toContain(API_KEY);
   });

@@ -81,21 +81,28 @@ function dependencies(service: ComposeService): string[] {
 
 describe('docker-compose.yml', () => {
   it('has the stack: Jaeger v2 with OTLP and UI, Prometheus, Grafana, the simulated gateways and the demo app', () => {
-    expect(Object.keys(services).sort()).toEqual(['demo-app', 'gateway-eu', 'gateway-us', 'grafana', 'jaeger', 'prometheus']);
-    expect(services.jaeger!.image).toMatch(/^jaegertracing\/jaeger:2\./);
-    expect(publishedPorts(services.jaeger!).sort()).toEqual([16686, 4317, 4318]);
-    expect(services.prometheus!.image).toMatch(/^prom\/prometheus:v\d/);
+    expect(Object.keys(services).sort()).toEqual([
+      'demo-app',
+      'gateway-eu',
+      'gateway-us',
+      'grafana',
+      'jaeger',
+      'prometheus',
+    ]);
+    expect(services.jaeger.image).toMatch(/^jaegertracing\/jaeger:2\./);
+    expect(publishedPorts(services.jaeger).sort()).toEqual([16686, 4317, 4318]);
+    expect(services.prometheus.image).toMatch(/^prom\/prometheus:v\d/);
     // Grafana OSS (grafana/grafana is the OSS image; grafana/grafana-oss stopped at 12.4).
-    expect(services.grafana!.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
-    expect(publishedPorts(services.grafana!)).toEqual([3000]);
+    expect(services.grafana.image).toMatch(/^grafana\/grafana:\d+\.\d+\.\d+$/);
+    expect(publishedPorts(services.grafana)).toEqual([3000]);
     for (const name of ['gateway-us', 'gateway-eu']) {
-      const command = services[name]!.command!;
+      const command = services[name].command!;
       expect(command.slice(0, 4)).toEqual(['node', '--import', 'tsx', 'examples/simulated-gateway/cli.ts']);
       expect(command).toEqual(expect.arrayContaining(['--host', '0.0.0.0', '--allow-non-loopback', '--port', '8787']));
     }
-    expect(argValue(services['gateway-us']!.command!, '--region')).toBe('us');
-    expect(argValue(services['gateway-eu']!.command!, '--region')).toBe('eu');
-    expect(services['demo-app']!.command).toEqual(expect.arrayContaining(['examples/demo/run.ts', '--loop']));
+    expect(argValue(services['gateway-us'].command!, '--region')).toBe('us');
+    expect(argValue(services['gateway-eu'].command!, '--region')).toBe('eu');
+    expect(services['demo-app'].command).toEqual(expect.arrayContaining(['examples/demo/run.ts', '--loop']));
   });
 
   it('pins every image, its own Dockerfile base image included', () => {
@@ -104,7 +111,7 @@ describe('docker-compose.yml', () => {
       if (service.image) expectPinned(service.image, name);
       if (service.build) {
         const dockerfile = readFileSync(dockerfileOf(service), 'utf8');
-        const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]!);
+        const bases = [...dockerfile.matchAll(/^FROM\s+(\S+)/gm)].map((m) => m[1]);
         expect(bases.length, `${name}: no FROM`).toBeGreaterThan(0);
         for (const base of bases) expectPinned(base, `${name} Dockerfile`);
       }
@@ -116,12 +123,16 @@ describe('docker-compose.yml', () => {
       if (!service.build) continue;
       expect(existsSync(dockerfileOf(service)), `${name}: ${dockerfileOf(service)}`).toBe(true);
       const dockerfile = readFileSync(dockerfileOf(service), 'utf8');
-      const copied = [...dockerfile.matchAll(/^COPY\s+(.+)\s+\S+$/gm)].flatMap((m) => m[1]!.split(/\s+/));
-      for (const source of copied) expect(existsSync(join(ROOT, service.build.context, source)), `COPY ${source}`).toBe(true);
+      const copied = [...dockerfile.matchAll(/^COPY\s+(.+)\s+\S+$/gm)].flatMap((m) => m[1].split(/\s+/));
+      for (const source of copied)
+        expect(existsSync(join(ROOT, service.build.context, source)), `COPY ${source}`).toBe(true);
       // Every file a command names is under a copied path.
       for (const file of (service.command ?? []).filter((arg) => /\.(ts|js|mjs)$/.test(arg))) {
         expect(existsSync(join(ROOT, file)), file).toBe(true);
-        expect(copied.some((source) => file === source || file.startsWith(`${source}/`)), `${file} is not copied`).toBe(true);
+        expect(
+          copied.some((source) => file === source || file.startsWith(`${source}/`)),
+          `${file} is not copied`,
+        ).toBe(true);
       }
     }
   });
@@ -130,7 +141,7 @@ describe('docker-compose.yml', () => {
     for (const [name, service] of Object.entries(services)) {
       for (const volume of service.volumes ?? []) {
         const [hostPath] = volume.split(':');
-        expect(existsSync(join(ROOT, hostPath!)), `${name}: ${hostPath} does not exist`).toBe(true);
+        expect(existsSync(join(ROOT, hostPath)), `${name}: ${hostPath} does not exist`).toBe(true);
       }
       for (const dependency of dependencies(service)) expect(Object.keys(services)).toContain(dependency);
       if (service.build && service.ports) expect(publishedPorts(service)).toEqual([listenPort(service)]);
@@ -147,10 +158,10 @@ describe('docker-compose.yml', () => {
     for (const target of targets) {
       const [host, port] = target.split(':');
       if (host === 'localhost' || host === '127.0.0.1') continue; // Prometheus scraping itself
-      expect(services[host!], `scrape target ${target} is not a compose service`).toBeDefined();
-      expect(listenPort(services[host!]!), `scrape target ${target}`).toBe(Number(port));
+      expect(services[host], `scrape target ${target} is not a compose service`).toBeDefined();
+      expect(listenPort(services[host]), `scrape target ${target}`).toBe(Number(port));
     }
-    const mounts = new Map((services.prometheus!.volumes ?? []).map((v) => [v.split(':')[1]!, v.split(':')[0]!]));
+    const mounts = new Map((services.prometheus.volumes ?? []).map((v) => [v.split(':')[1], v.split(':')[0]]));
     const configMount = [...mounts.entries()].find(([, host]) => host === './examples/prometheus/prometheus.yml')?.[0];
     expect(configMount).toBe('/etc/prometheus/prometheus.yml');
     for (const ruleFile of config.rule_files ?? []) {
@@ -184,14 +195,15 @@ describe('docker-compose.yml', () => {
 
 /** Container path -> host path of a service's bind mounts. */
 function mounts(service: ComposeService): Map<string, string> {
-  return new Map((service.volumes ?? []).map((v) => [v.split(':')[1]!, v.split(':')[0]!.replace(/^\.\//, '')]));
+  return new Map((service.volumes ?? []).map((v) => [v.split(':')[1], v.split(':')[0].replace(/^\.\//, '')]));
 }
 
 /** The host path a container path of `service` reads, through the mount that contains it. */
 function hostPathOf(service: ComposeService, containerPath: string): string | undefined {
   for (const [inContainer, onHost] of mounts(service)) {
     if (containerPath === inContainer) return onHost;
-    if (containerPath.startsWith(`${inContainer}/`)) return posix.join(onHost, containerPath.slice(inContainer.length + 1));
+    if (containerPath.startsWith(`${inContainer}/`))
+      return posix.join(onHost, containerPath.slice(inContainer.length + 1));
   }
   return undefined;
 }
@@ -205,7 +217,7 @@ function requirePromtool(context: { skip: (note: string) => void }): void {
 }
 
 describe("docker-compose.yml's Grafana", () => {
-  const grafana = services.grafana!;
+  const grafana = services.grafana;
   const dashboard = loadDashboard();
   const datasources = loadDatasources();
   const byUid = new Map(datasources.map((d) => [d.uid, d]));
@@ -230,20 +242,27 @@ describe("docker-compose.yml's Grafana", () => {
 
   it('mounts the provisioning and dashboard directories where Grafana and the provider read them, for anonymous viewers', () => {
     expect(hostPathOf(grafana, '/etc/grafana/provisioning')).toBe(`${GRAFANA_DIR}/provisioning`);
-    const providers = (parse(readFileSync(join(ROOT, PROVIDERS_FILE), 'utf8')) as { providers: { type: string; options: { path: string } }[] })
-      .providers;
+    const providers = (
+      parse(readFileSync(join(ROOT, PROVIDERS_FILE), 'utf8')) as {
+        providers: { type: string; options: { path: string } }[];
+      }
+    ).providers;
     expect(providers).toHaveLength(1);
-    expect(providers[0]!.type).toBe('file');
-    const dashboardsDir = hostPathOf(grafana, providers[0]!.options.path);
-    expect(dashboardsDir, `provider path ${providers[0]!.options.path} is not mounted`).toBe(posix.dirname(DASHBOARD_FILE));
+    expect(providers[0].type).toBe('file');
+    const dashboardsDir = hostPathOf(grafana, providers[0].options.path);
+    expect(dashboardsDir, `provider path ${providers[0].options.path} is not mounted`).toBe(
+      posix.dirname(DASHBOARD_FILE),
+    );
     // Every file the provider loads is a dashboard that parses, with its own uid.
     const files = readdirSync(join(ROOT, dashboardsDir!));
     expect(files).toContain(posix.basename(DASHBOARD_FILE));
-    const uids = files.map((f) => (JSON.parse(readFileSync(join(ROOT, dashboardsDir!, f), 'utf8')) as { uid: string }).uid);
+    const uids = files.map(
+      (f) => (JSON.parse(readFileSync(join(ROOT, dashboardsDir!, f), 'utf8')) as { uid: string }).uid,
+    );
     expect(new Set(uids).size).toBe(files.length);
     // The home page is the dashboard; anyone can look without logging in, nobody anonymous can save.
     const env = grafana.environment ?? {};
-    expect(hostPathOf(grafana, env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH!)).toBe(DASHBOARD_FILE);
+    expect(hostPathOf(grafana, env.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH)).toBe(DASHBOARD_FILE);
     expect(env.GF_AUTH_ANONYMOUS_ENABLED).toBe('true');
     expect(env.GF_AUTH_ANONYMOUS_ORG_ROLE).toBe('Viewer');
     expect(dependencies(grafana).sort()).toEqual(['jaeger', 'prometheus']);
@@ -252,14 +271,16 @@ describe("docker-compose.yml's Grafana", () => {
   it("provisions Prometheus and Jaeger at this stack's services, with Prometheus's scrape interval", () => {
     expect(datasources.map((d) => d.type).sort()).toEqual(['jaeger', 'prometheus']);
     expect(byUid.size).toBe(datasources.length);
-    const listening: Record<string, number[]> = { prometheus: [9090], jaeger: publishedPorts(services.jaeger!) };
+    const listening: Record<string, number[]> = { prometheus: [9090], jaeger: publishedPorts(services.jaeger) };
     for (const datasource of datasources) {
       const url = new URL(datasource.url);
       expect(services[url.hostname], `${datasource.name}: ${url.hostname} is not a compose service`).toBeDefined();
       expect(listening[url.hostname], `${datasource.name}: ${datasource.url}`).toContain(Number(url.port));
     }
     const prometheusConfig = parse(readFileSync(PROMETHEUS_CONFIG, 'utf8')) as { global: { scrape_interval: string } };
-    expect(datasources.find((d) => d.type === 'prometheus')!.jsonData?.timeInterval).toBe(prometheusConfig.global.scrape_interval);
+    expect(datasources.find((d) => d.type === 'prometheus')!.jsonData?.timeInterval).toBe(
+      prometheusConfig.global.scrape_interval,
+    );
     // Span -> metrics links go to the provisioned Prometheus, with span attributes mapped to labels.
     const toMetrics = datasources.find((d) => d.type === 'jaeger')!.jsonData?.tracesToMetrics;
     expect(byUid.get(toMetrics!.datasourceUid)?.type).toBe('prometheus');
@@ -281,10 +302,12 @@ describe("docker-compose.yml's Grafana", () => {
       for (const target of panel.targets) {
         expect(resolve(target.datasource, `${where} [${target.refId}]`).uid).toBe(datasource.uid);
         if (datasource.type === 'prometheus') expect(target.expr, `${where} [${target.refId}]`).toBeTruthy();
-        if (datasource.type === 'jaeger') expect(target.queryType === 'search' && target.service, `${where} [${target.refId}]`).toBeTruthy();
+        if (datasource.type === 'jaeger')
+          expect(target.queryType === 'search' && target.service, `${where} [${target.refId}]`).toBeTruthy();
       }
     }
-    for (const variable of dashboard.templating.list.filter((v) => v.type === 'query')) resolve(variable.datasource, `variable ${variable.name}`);
+    for (const variable of dashboard.templating.list.filter((v) => v.type === 'query'))
+      resolve(variable.datasource, `variable ${variable.name}`);
   });
 
   it('uses only template variables it defines, and links to Jaeger searches that decode', () => {
@@ -292,8 +315,11 @@ describe("docker-compose.yml's Grafana", () => {
       ...dashboard.panels.flatMap((p) => p.targets.flatMap((t) => [t.expr ?? '', t.service ?? '', t.tags ?? ''])),
       ...dashboard.templating.list.map((v) => (v.type === 'query' ? v.query : '')),
     ];
-    for (const text of texts) for (const name of variableReferences(text)) expect(variables.has(name), `$${name} in ${text}`).toBe(true);
-    const links = dashboard.panels.flatMap((p) => (p.fieldConfig?.defaults?.links ?? []).map((l) => ({ panel: p, ...l })));
+    for (const text of texts)
+      for (const name of variableReferences(text)) expect(variables.has(name), `$${name} in ${text}`).toBe(true);
+    const links = dashboard.panels.flatMap((p) =>
+      (p.fieldConfig?.defaults?.links ?? []).map((l) => ({ panel: p, ...l })),
+    );
     expect(links.length).toBeGreaterThanOrEqual(3);
     for (const link of links) {
       const url = new URL(link.url, 'http://grafana.invalid');
@@ -306,11 +332,14 @@ describe("docker-compose.yml's Grafana", () => {
       const [pane] = Object.values(panes);
       const raw = decodeURIComponent(link.url);
       expect(raw, link.title).toContain('"datasource":"${jaeger}"');
-      expect(pane!.queries[0]).toMatchObject({ queryType: 'search', datasource: { type: 'jaeger' } });
+      expect(pane.queries[0]).toMatchObject({ queryType: 'search', datasource: { type: 'jaeger' } });
       expect(raw, link.title).toMatch(/"service":"\$\{service\}"/);
       // The placeholders it uses are labels of the panel's series.
       for (const label of raw.matchAll(/\$\{__field\.labels\.(\w+)\}/g)) {
-        expect(link.panel.targets.some((t) => t.expr?.includes(`by (`) && t.expr.includes(label[1]!)), `${link.title}: ${label[1]}`).toBe(true);
+        expect(
+          link.panel.targets.some((t) => t.expr?.includes(`by (`) && t.expr.includes(label[1])),
+          `${link.title}: ${label[1]}`,
+        ).toBe(true);
       }
     }
   });
@@ -323,7 +352,10 @@ describe("docker-compose.yml's Grafana", () => {
       ...dashboard.templating.list
         .map((v) => ({ v, lv: v.type === 'query' ? labelValuesQuery(v) : undefined }))
         .filter(({ lv }) => lv !== undefined)
-        .map(({ v, lv }) => ({ name: `variable ${v.name}`, expr: `count(${substitute(lv!.selector, dashboard, '5m')})` })),
+        .map(({ v, lv }) => ({
+          name: `variable ${v.name}`,
+          expr: `count(${substitute(lv!.selector, dashboard, '5m')})`,
+        })),
       ...(datasources.find((d) => d.type === 'jaeger')!.jsonData?.tracesToMetrics?.queries ?? []).map((q) => ({
         name: `Jaeger tracesToMetrics "${q.name}"`,
         expr: q.query.replace('$__tags', 'gen_ai_request_model="m", assemblyai_region="us"'),
@@ -337,7 +369,10 @@ describe("docker-compose.yml's Grafana", () => {
       writeFileSync(join(dir, 'queries.yml'), stringify({ groups: [{ name: 'dashboard', rules }] }));
       const result = spawnSync('promtool', ['check', 'rules', join(dir, 'queries.yml')], { encoding: 'utf8' });
       // On failure promtool names the rule by index: map it back to its panel.
-      const output = `${result.stdout}${result.stderr}`.replace(/dashboard:query_(\d+)/g, (_, i: string) => queries[Number(i)]!.name);
+      const output = `${result.stdout}${result.stderr}`.replace(
+        /dashboard:query_(\d+)/g,
+        (_, i: string) => queries[Number(i)].name,
+      );
       expect(result.status, output).toBe(0);
       expect(output).toContain(`SUCCESS: ${queries.length} rules found`);
     } finally {
@@ -373,12 +408,16 @@ function run(command: string[], env: Record<string, string> = {}): Running {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
   return { child, output: () => output };
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined | Promise<T | undefined>, timeoutMs = 20_000): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  probe: () => T | undefined | Promise<T | undefined>,
+  timeoutMs = 20_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await probe();
@@ -413,7 +452,11 @@ describe("docker-compose.yml's demo-app on the host", () => {
     otlp = createServer(async (req, res) => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
-      requests.push({ path: req.url ?? '', contentType: req.headers['content-type'] ?? '', body: Buffer.concat(chunks) });
+      requests.push({
+        path: req.url ?? '',
+        contentType: req.headers['content-type'] ?? '',
+        body: Buffer.concat(chunks),
+      });
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     });
     otlp.listen(0, '127.0.0.1');
@@ -422,23 +465,29 @@ describe("docker-compose.yml's demo-app on the host", () => {
     // service:containerPort -> 127.0.0.1:hostPort, for every address the compose file uses.
     const addresses = new Map<string, string>([['jaeger:4318', `127.0.0.1:${(otlp.address() as AddressInfo).port}`]]);
     for (const name of ['gateway-us', 'gateway-eu']) {
-      const service = services[name]!;
+      const service = services[name];
       const port = await freePort();
       addresses.set(`${name}:${listenPort(service)}`, `127.0.0.1:${port}`);
-      const command = service.command!.map((arg) => (arg === '0.0.0.0' ? '127.0.0.1' : arg === String(listenPort(service)) ? String(port) : arg));
+      const command = service.command!.map((arg) =>
+        arg === '0.0.0.0' ? '127.0.0.1' : arg === String(listenPort(service)) ? String(port) : arg,
+      );
       const gateway = run(command);
       started.push(gateway);
       await waitFor(`${name} to listen`, () => gateway.output().includes('listening on'));
       // The compose healthcheck, pointed at the host port.
       const [kind, program, ...healthArgs] = service.healthcheck!.test;
       expect([kind, program]).toEqual(['CMD', 'node']);
-      const health = spawnSync(process.execPath, healthArgs.map((a) => a.replace('127.0.0.1:8787', `127.0.0.1:${port}`)), {
-        encoding: 'utf8',
-      });
+      const health = spawnSync(
+        process.execPath,
+        healthArgs.map((a) => a.replace('127.0.0.1:8787', `127.0.0.1:${port}`)),
+        {
+          encoding: 'utf8',
+        },
+      );
       expect(health.status, `${name} healthcheck`).toBe(0);
     }
 
-    const app = services['demo-app']!;
+    const app = services['demo-app'];
     const metricsPort = await freePort();
     const env: Record<string, string> = {};
     for (const [key, value] of Object.entries(app.environment ?? {})) {
@@ -457,9 +506,13 @@ describe("docker-compose.yml's demo-app on the host", () => {
     const traces = await waitFor('spans at the OTLP endpoint', () => {
       const found = requests.filter((r) => r.path === '/v1/traces');
       const all = Buffer.concat(found.map((r) => r.body)).toString('latin1');
-      return ['chat claude-sonnet-4-6', 'chat gemini-2.5-flash', 'assemblyai.request_id', 'rate_limited', 'llm-gateway-demo'].every(
-        (s) => all.includes(s),
-      )
+      return [
+        'chat claude-sonnet-4-6',
+        'chat gemini-2.5-flash',
+        'assemblyai.request_id',
+        'rate_limited',
+        'llm-gateway-demo',
+      ].every((s) => all.includes(s))
         ? found
         : undefined;
     });
@@ -467,7 +520,10 @@ describe("docker-compose.yml's demo-app on the host", () => {
 
     // What Prometheus scrapes, with the rate-limit and error labels the alert rules use.
     const metrics = await waitFor('metrics on the scrape endpoint', async () => {
-      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then((r) => r.text(), () => '');
+      const text = await fetch(`http://127.0.0.1:${metricsPort}/metrics`).then(
+        (r) => r.text(),
+        () => '',
+      );
       return text.includes('error_type="upstream_unavailable"') ? text : undefined;
     });
     expect(metrics).toMatch(/^gen_ai_client_operation_duration\S*_count\{[^}]*error_type="rate_limited"/m);

@@ -8,9 +8,12 @@ import { authorityOfUrl, gatewayRegion, operationOf, redactUrl } from '../src/ga
 import { JsonBodyObserver } from '../src/parse/json-body';
 
 describe('gateway hosts', () => {
-  const config = resolveConfig({ hosts: [{ host: 'llm-proxy.internal:443', region: 'EU' }, { host: '127.0.0.1:8787' }] }, {
-    OTEL_INSTRUMENTATION_LLM_GATEWAY_HOSTS: 'other.example:9000=us, http://with-scheme.example:8080/v1',
-  });
+  const config = resolveConfig(
+    { hosts: [{ host: 'llm-proxy.internal:443', region: 'EU' }, { host: '127.0.0.1:8787' }] },
+    {
+      OTEL_INSTRUMENTATION_LLM_GATEWAY_HOSTS: 'other.example:9000=us, http://with-scheme.example:8080/v1',
+    },
+  );
 
   it('recognises the two official hosts with their regions, on any port', () => {
     expect(gatewayRegion(config, authorityOfUrl('https://llm-gateway.assemblyai.com/v1/chat/completions')!)).toBe('us');
@@ -30,7 +33,12 @@ describe('gateway hosts', () => {
   });
 
   it('does not match other hosts, ports or look-alikes', () => {
-    for (const url of ['https://example.com/v1', 'http://127.0.0.1:8788/v1', 'https://llm-gateway.assemblyai.com.evil.example/v1', 'not a url']) {
+    for (const url of [
+      'https://example.com/v1',
+      'http://127.0.0.1:8788/v1',
+      'https://llm-gateway.assemblyai.com.evil.example/v1',
+      'not a url',
+    ]) {
       const authority = authorityOfUrl(url);
       expect(authority === undefined ? undefined : gatewayRegion(config, authority), url).toBeUndefined();
     }
@@ -45,7 +53,9 @@ describe('gateway hosts', () => {
   });
 
   it('redacts userinfo and every query value from url.full', () => {
-    expect(redactUrl(new URL('https://u:p@h.example/v1/x?api_key=s&y=2#frag'))).toBe('https://REDACTED:REDACTED@h.example/v1/x?api_key=REDACTED&y=REDACTED');
+    expect(redactUrl(new URL('https://u:p@h.example/v1/x?api_key=s&y=2#frag'))).toBe(
+      'https://REDACTED:REDACTED@h.example/v1/x?api_key=REDACTED&y=REDACTED',
+    );
   });
 });
 
@@ -58,7 +68,11 @@ describe('diagnostics from headers', () => {
   });
 
   it('never puts a header value into a diagnostic', () => {
-    const found = diagnose({ ...base, requestHeaders: headers({ Authorisation: 'Bearer sk-secret-value' }), status: 401 });
+    const found = diagnose({
+      ...base,
+      requestHeaders: headers({ Authorisation: 'Bearer sk-secret-value' }),
+      status: 401,
+    });
     expect(found.map((d) => d.id)).toEqual(['auth.header_misspelled']);
     expect(JSON.stringify(found)).not.toContain('sk-secret-value');
   });
@@ -79,9 +93,13 @@ describe('bounds', () => {
 
   it('keeps a bounded copy of a JSON body handed over as one huge chunk', () => {
     const observer = new JsonBodyObserver();
-    const huge = new TextEncoder().encode(`{"request_id":"r1","model":"m","content":"${'x'.repeat(20_000_000)}","usage":{"input_tokens":3,"output_tokens":4}}`);
+    const huge = new TextEncoder().encode(
+      `{"request_id":"r1","model":"m","content":"${'x'.repeat(20_000_000)}","usage":{"input_tokens":3,"output_tokens":4}}`,
+    );
     observer.write(huge);
-    const retained = ((observer as unknown as { head: Uint8Array }).head.byteLength) + ((observer as unknown as { tail: Uint8Array }).tail.byteLength);
+    const retained =
+      (observer as unknown as { head: Uint8Array }).head.byteLength +
+      (observer as unknown as { tail: Uint8Array }).tail.byteLength;
     expect(retained).toBeLessThanOrEqual(64 * 1024);
     expect(observer.finish()).toMatchObject({ requestId: 'r1', inputTokens: 3, outputTokens: 4 });
   });

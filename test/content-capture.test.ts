@@ -24,10 +24,20 @@ const client = () => new OpenAI({ apiKey: 'k', baseURL: `${gateway.url}/v1`, max
 
 async function ask(stream: boolean, content = SECRET_PROMPT): Promise<string> {
   if (!stream) {
-    const r = await client().chat.completions.create({ model: 'gpt-5', messages: [{ role: 'system', content: 'Be brief.' }, { role: 'user', content }] });
-    return r.choices[0]!.message.content!;
+    const r = await client().chat.completions.create({
+      model: 'gpt-5',
+      messages: [
+        { role: 'system', content: 'Be brief.' },
+        { role: 'user', content },
+      ],
+    });
+    return r.choices[0].message.content!;
   }
-  const s = await client().chat.completions.create({ model: 'gpt-5', stream: true, messages: [{ role: 'user', content }] });
+  const s = await client().chat.completions.create({
+    model: 'gpt-5',
+    stream: true,
+    messages: [{ role: 'user', content }],
+  });
   let text = '';
   for await (const chunk of s) text += chunk.choices[0]?.delta?.content ?? '';
   return text;
@@ -56,11 +66,11 @@ describe('message content capture', () => {
     try {
       const reply = await ask(false);
       const [span] = await telemetry.waitForSpans(1);
-      expect(JSON.parse(String(span!.attributes['gen_ai.input.messages']))).toEqual([
+      expect(JSON.parse(String(span.attributes['gen_ai.input.messages']))).toEqual([
         { role: 'system', parts: [{ type: 'text', content: 'Be brief.' }] },
         { role: 'user', parts: [{ type: 'text', content: SECRET_PROMPT }] },
       ]);
-      expect(JSON.parse(String(span!.attributes['gen_ai.output.messages']))).toEqual([
+      expect(JSON.parse(String(span.attributes['gen_ai.output.messages']))).toEqual([
         { role: 'assistant', parts: [{ type: 'text', content: reply }], finish_reason: 'stop' },
       ]);
     } finally {
@@ -73,7 +83,7 @@ describe('message content capture', () => {
     try {
       const reply = await ask(true);
       const [span] = await telemetry.waitForSpans(1);
-      const output = JSON.parse(String(span!.attributes['gen_ai.output.messages']));
+      const output = JSON.parse(String(span.attributes['gen_ai.output.messages']));
       expect(output[0].parts[0].content).toBe(reply);
       expect(output[0].finish_reason).toBe('stop');
     } finally {
@@ -96,8 +106,8 @@ describe('message content capture', () => {
       const spans = await telemetry.waitForSpans(2);
       const all = dump();
       expect(all).not.toContain('4111-1111');
-      expect(String(spans[0]!.attributes['gen_ai.input.messages'])).toContain('My card number is [card]');
-      expect(String(spans[1]!.attributes['gen_ai.input.messages'])).toContain('[redaction failed]');
+      expect(String(spans[0].attributes['gen_ai.input.messages'])).toContain('My card number is [card]');
+      expect(String(spans[1].attributes['gen_ai.input.messages'])).toContain('[redaction failed]');
       expect(all).not.toContain('"explode"');
     } finally {
       telemetry.instrumentation.setConfig({ hosts: hosts() });
@@ -110,12 +120,17 @@ describe('message content capture', () => {
       const res = await fetch(`${gateway.url}/v1/chat/completions`, {
         method: 'POST',
         headers: { authorization: 'k' },
-        body: JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'x'.repeat(500_000) }], stream: true, x_sim: { replyBytes: 2_000_000 } }),
+        body: JSON.stringify({
+          model: 'gpt-5',
+          messages: [{ role: 'user', content: 'x'.repeat(500_000) }],
+          stream: true,
+          x_sim: { replyBytes: 2_000_000 },
+        }),
       });
       await res.text();
       const [span] = await telemetry.waitForSpans(1);
-      expect(String(span!.attributes['gen_ai.input.messages']).length).toBeLessThan(17_000);
-      expect(String(span!.attributes['gen_ai.output.messages']).length).toBeLessThan(17_000);
+      expect(String(span.attributes['gen_ai.input.messages']).length).toBeLessThan(17_000);
+      expect(String(span.attributes['gen_ai.output.messages']).length).toBeLessThan(17_000);
     } finally {
       telemetry.instrumentation.setConfig({ hosts: hosts() });
     }
@@ -127,7 +142,7 @@ describe('message content capture', () => {
       telemetry.instrumentation.setConfig({ hosts: hosts() });
       await ask(false);
       const [span] = await telemetry.waitForSpans(1);
-      expect(String(span!.attributes['gen_ai.input.messages'])).toContain('capital of France');
+      expect(String(span.attributes['gen_ai.input.messages'])).toContain('capital of France');
     } finally {
       delete process.env.OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT;
       telemetry.instrumentation.setConfig({ hosts: hosts() });
@@ -140,7 +155,11 @@ describe('credentials with content capture on', () => {
     const key = 'sk-capture-mode-key-9f8e7d';
     telemetry.instrumentation.setConfig({ hosts: hosts(), captureMessageContent: true });
     try {
-      for (const headers of [{ authorization: `Bearer ${key}` }, { Authorisation: key }, { authorization: key }] as Record<string, string>[]) {
+      for (const headers of [
+        { authorization: `Bearer ${key}` },
+        { Authorisation: key },
+        { authorization: key },
+      ] as Record<string, string>[]) {
         await (
           await fetch(`${gateway.url}/v1/chat/completions?api_key=${key}`, {
             method: 'POST',

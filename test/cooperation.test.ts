@@ -11,9 +11,17 @@ import { findOuterGenAiSpan } from '../src/cooperation';
 // OITracer, dist/src/instrumentation.js), @ai-sdk/otel 1.0 (src/open-telemetry.ts and
 // src/legacy-open-telemetry.ts).
 
-const provider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })] });
+const provider = new TracerProvider({
+  spanProcessors: [new SimpleSpanProcessor({ exporter: new InMemorySpanExporter() })],
+});
 
-function active(scope: string, name: string, kind: SpanKind, attributes: Attributes, parent: Context = ROOT_CONTEXT): { span: Span; context: Context } {
+function active(
+  scope: string,
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  parent: Context = ROOT_CONTEXT,
+): { span: Span; context: Context } {
   const span = provider.getTracer(scope, '1.0.0').startSpan(name, { kind, attributes }, parent);
   return { span, context: trace.setSpan(parent, span) };
 }
@@ -27,7 +35,12 @@ describe('findOuterGenAiSpan', () => {
   });
 
   it("recognises @opentelemetry/instrumentation-openai's chat span, which records token metrics itself", () => {
-    const { span, context: ctx } = active('@opentelemetry/instrumentation-openai', 'chat gpt-5', SpanKind.CLIENT, OPENAI_CHAT);
+    const { span, context: ctx } = active(
+      '@opentelemetry/instrumentation-openai',
+      'chat gpt-5',
+      SpanKind.CLIENT,
+      OPENAI_CHAT,
+    );
     expect(findOuterGenAiSpan(ctx, 'gpt-5')).toEqual({
       span,
       scope: '@opentelemetry/instrumentation-openai',
@@ -46,7 +59,9 @@ describe('findOuterGenAiSpan', () => {
   });
 
   it("recognises OpenInference's LLM span through the OISpan wrapper it puts in the context, and returns the wrapper", () => {
-    const oiTracer = new OITracer({ tracer: provider.getTracer('@arizeai/openinference-instrumentation-openai', '4.2.7') });
+    const oiTracer = new OITracer({
+      tracer: provider.getTracer('@arizeai/openinference-instrumentation-openai', '4.2.7'),
+    });
     const span = oiTracer.startSpan('OpenAI Chat Completions', {
       kind: SpanKind.INTERNAL,
       attributes: { 'openinference.span.kind': 'LLM', 'llm.model_name': 'gpt-5', 'llm.system': 'openai' },
@@ -75,19 +90,54 @@ describe('findOuterGenAiSpan', () => {
       'gen_ai.operation.name': 'invoke_agent',
       'gen_ai.request.model': 'gpt-5',
     });
-    const step = active('gen_ai', 'step 1', SpanKind.INTERNAL, { 'gen_ai.operation.name': 'agent_step' }, agent.context);
-    const chat = active('gen_ai', 'chat gpt-5', SpanKind.CLIENT, { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-5', 'gen_ai.provider.name': 'assemblyai' }, step.context);
+    const step = active(
+      'gen_ai',
+      'step 1',
+      SpanKind.INTERNAL,
+      { 'gen_ai.operation.name': 'agent_step' },
+      agent.context,
+    );
+    const chat = active(
+      'gen_ai',
+      'chat gpt-5',
+      SpanKind.CLIENT,
+      { 'gen_ai.operation.name': 'chat', 'gen_ai.request.model': 'gpt-5', 'gen_ai.provider.name': 'assemblyai' },
+      step.context,
+    );
     expect(findOuterGenAiSpan(agent.context, 'gpt-5')).toBeUndefined();
     expect(findOuterGenAiSpan(step.context, 'gpt-5')).toBeUndefined();
-    expect(findOuterGenAiSpan(chat.context, 'gpt-5')).toMatchObject({ span: chat.span, scope: 'gen_ai', recordsTokenMetrics: false, convention: 'gen_ai' });
+    expect(findOuterGenAiSpan(chat.context, 'gpt-5')).toMatchObject({
+      span: chat.span,
+      scope: 'gen_ai',
+      recordsTokenMetrics: false,
+      convention: 'gen_ai',
+    });
   });
 
   it("recognises the AI SDK's ai.generateText.doGenerate and ai.streamText.doStream spans, not the ai.generateText wrapper", () => {
-    const wrapper = active('ai', 'ai.generateText', SpanKind.INTERNAL, { 'ai.operationId': 'ai.generateText', 'ai.model.id': 'gpt-5' });
+    const wrapper = active('ai', 'ai.generateText', SpanKind.INTERNAL, {
+      'ai.operationId': 'ai.generateText',
+      'ai.model.id': 'gpt-5',
+    });
     expect(findOuterGenAiSpan(wrapper.context, 'gpt-5')).toBeUndefined();
-    for (const operationId of ['ai.generateText.doGenerate', 'ai.streamText.doStream', 'ai.generateObject.doGenerate', 'ai.streamObject.doStream']) {
-      const call = active('ai', operationId, SpanKind.INTERNAL, { 'ai.operationId': operationId, 'ai.model.id': 'gpt-5', 'gen_ai.system': 'assemblyai.chat' }, wrapper.context);
-      expect(findOuterGenAiSpan(call.context, 'gpt-5')).toMatchObject({ scope: 'ai', model: 'gpt-5', recordsTokenMetrics: false });
+    for (const operationId of [
+      'ai.generateText.doGenerate',
+      'ai.streamText.doStream',
+      'ai.generateObject.doGenerate',
+      'ai.streamObject.doStream',
+    ]) {
+      const call = active(
+        'ai',
+        operationId,
+        SpanKind.INTERNAL,
+        { 'ai.operationId': operationId, 'ai.model.id': 'gpt-5', 'gen_ai.system': 'assemblyai.chat' },
+        wrapper.context,
+      );
+      expect(findOuterGenAiSpan(call.context, 'gpt-5')).toMatchObject({
+        scope: 'ai',
+        model: 'gpt-5',
+        recordsTokenMetrics: false,
+      });
     }
     const tool = active('ai', 'ai.toolCall', SpanKind.INTERNAL, { 'ai.operationId': 'ai.toolCall' }, wrapper.context);
     expect(findOuterGenAiSpan(tool.context)).toBeUndefined();
@@ -101,23 +151,40 @@ describe('findOuterGenAiSpan', () => {
   });
 
   it('does not recognise a span for another model: that span is not this call', () => {
-    const { context: ctx } = active('@opentelemetry/instrumentation-openai', 'chat gpt-5', SpanKind.CLIENT, OPENAI_CHAT);
+    const { context: ctx } = active(
+      '@opentelemetry/instrumentation-openai',
+      'chat gpt-5',
+      SpanKind.CLIENT,
+      OPENAI_CHAT,
+    );
     expect(findOuterGenAiSpan(ctx, 'claude-sonnet-4-6')).toBeUndefined();
     // Unknown on either side (an http.request whose body comes later): recognised.
     expect(findOuterGenAiSpan(ctx)).toBeDefined();
   });
 
   it('does not recognise a span that has ended', () => {
-    const { span, context: ctx } = active('@opentelemetry/instrumentation-openai', 'chat gpt-5', SpanKind.CLIENT, OPENAI_CHAT);
+    const { span, context: ctx } = active(
+      '@opentelemetry/instrumentation-openai',
+      'chat gpt-5',
+      SpanKind.CLIENT,
+      OPENAI_CHAT,
+    );
     span.end();
     expect(findOuterGenAiSpan(ctx)).toBeUndefined();
   });
 
   it('does not recognise a span the sampler dropped, nor a remote parent', () => {
     const unsampled = new TracerProvider({ sampler: new AlwaysOffSampler() });
-    const span = unsampled.getTracer('@opentelemetry/instrumentation-openai').startSpan('chat gpt-5', { kind: SpanKind.CLIENT, attributes: OPENAI_CHAT });
+    const span = unsampled
+      .getTracer('@opentelemetry/instrumentation-openai')
+      .startSpan('chat gpt-5', { kind: SpanKind.CLIENT, attributes: OPENAI_CHAT });
     expect(findOuterGenAiSpan(trace.setSpan(ROOT_CONTEXT, span))).toBeUndefined();
-    const remote = trace.setSpanContext(ROOT_CONTEXT, { traceId: '0af7651916cd43dd8448eb211c80319c', spanId: 'b7ad6b7169203331', traceFlags: 1, isRemote: true });
+    const remote = trace.setSpanContext(ROOT_CONTEXT, {
+      traceId: '0af7651916cd43dd8448eb211c80319c',
+      spanId: 'b7ad6b7169203331',
+      traceFlags: 1,
+      isRemote: true,
+    });
     expect(findOuterGenAiSpan(remote)).toBeUndefined();
   });
 

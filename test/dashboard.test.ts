@@ -88,14 +88,18 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
     const config = parse(await readFile(join(ROOT, 'examples/prometheus/prometheus.yml'), 'utf8')) as {
       global: Record<string, string>;
       rule_files?: string[];
-      scrape_configs: { job_name: string; static_configs: { targets: string[] }[]; metric_relabel_configs?: unknown[] }[];
+      scrape_configs: {
+        job_name: string;
+        static_configs: { targets: string[] }[];
+        metric_relabel_configs?: unknown[];
+      }[];
     };
     config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
     delete config.rule_files;
     const targets = [{ targets: [`127.0.0.1:${metricsPort}`] }];
-    expect(config.scrape_configs[0]!.job_name).toBe(DEMO_JOB);
+    expect(config.scrape_configs[0].job_name).toBe(DEMO_JOB);
     config.scrape_configs = [
-      { ...config.scrape_configs[0]!, static_configs: targets },
+      { ...config.scrape_configs[0], static_configs: targets },
       {
         job_name: OTLP_NAMES_JOB,
         static_configs: targets,
@@ -130,23 +134,35 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
 
     const sessions = () => sessionsDone;
     await waitFor('Prometheus to be ready', async () => (await fetch(`${promUrl}/-/ready`)).ok, 15_000);
-    await waitFor('both scrape jobs to be up', async () => Number((await query('count(up == 1)'))[0]?.value[1]) === 2, 10_000);
+    await waitFor(
+      'both scrape jobs to be up',
+      async () => Number((await query('count(up == 1)'))[0]?.value[1]) === 2,
+      10_000,
+    );
     // Sessions counted from the first scrape on: a counter bumped once per session (the fallback
     // call) must be seen before and after an increase for rate() to have one.
     const scrapedFrom = sessions();
-    await waitFor(`${ITERATIONS} demo sessions while scraped`, async () => sessions() >= scrapedFrom + ITERATIONS, 25_000);
+    await waitFor(
+      `${ITERATIONS} demo sessions while scraped`,
+      async () => sessions() >= scrapedFrom + ITERATIONS,
+      25_000,
+    );
     // Then a couple of scrapes (1 s apart) after the last session.
     await new Promise((r) => setTimeout(r, 2_500));
 
     for (const q of queries) outcomes.set(q.name, await evaluate(q, DEMO_JOB));
     // What the lead re-runs after merging: which panel queries return data, and why the others do not.
     console.info(
-      ['dashboard panel queries on the demo (job llm-gateway-demo):', ...queries.map((q) => `  ${report(q.name, outcomes.get(q.name)!)}`)].join('\n'),
+      [
+        'dashboard panel queries on the demo (job llm-gateway-demo):',
+        ...queries.map((q) => `  ${report(q.name, outcomes.get(q.name)!)}`),
+      ].join('\n'),
     );
   }, 45_000);
 
   function killAll(): void {
-    for (const child of [server, demo]) if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    for (const child of [server, demo])
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
   }
 
   afterAll(async () => {
@@ -182,7 +198,9 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
         // not up yet
       }
       if (Date.now() > deadline) {
-        throw new Error(`timed out waiting for ${what}; Prometheus log:\n${serverLog}\ndemo output (end):\n${demoOutput.slice(-3000)}`);
+        throw new Error(
+          `timed out waiting for ${what}; Prometheus log:\n${serverLog}\ndemo output (end):\n${demoOutput.slice(-3000)}`,
+        );
       }
       await new Promise((r) => setTimeout(r, 200));
     }
@@ -201,11 +219,15 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
   async function whyEmpty(expr: string, series: number): Promise<string> {
     const reasons: string[] = [];
     for (const [selector, name, body] of expr.matchAll(/([a-zA-Z_:][\w:]*)?\{([^}]*)\}/g)) {
-      const matchers = [...body!.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => ({ label: m[1]!, text: m[0] }));
+      const matchers = [...body.matchAll(/(\w+)\s*(=~|!~|!=|=)\s*"((?:[^"\\]|\\.)*)"/g)].map((m) => ({
+        label: m[1],
+        text: m[0],
+      }));
       const nameMatcher = matchers.find((m) => m.label === '__name__');
       const metric = name ?? nameMatcher?.text.replace(/^__name__=~?"(.*)"$/, '$1');
-      if (metric === undefined || (await count(selector!)) > 0) continue;
-      const only = (...extra: string[]) => (name ? `${name}{${extra.join(', ')}}` : `{${[nameMatcher!.text, ...extra].join(', ')}}`);
+      if (metric === undefined || (await count(selector)) > 0) continue;
+      const only = (...extra: string[]) =>
+        name ? `${name}{${extra.join(', ')}}` : `{${[nameMatcher!.text, ...extra].join(', ')}}`;
       if ((await count(only())) === 0) {
         reasons.push(`no metric ${metric} in Prometheus${hint(metric)}`);
         continue;
@@ -220,12 +242,16 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
       }
     }
     if (reasons.length > 0) return [...new Set(reasons)].join('; ');
-    return series > 0 ? 'every selector matches, but every value is NaN or infinite (no increase in the window?)' : 'every selector matches, but the expression is empty';
+    return series > 0
+      ? 'every selector matches, but every value is NaN or infinite (no increase in the window?)'
+      : 'every selector matches, but the expression is empty';
   }
 
   /** Whether the instrumentation names the metric or attribute a Prometheus name comes from. */
   function hint(promName: string): string {
-    const named = [...semconv.matchAll(/'([a-z_][\w.]*)'/g)].map((m) => m[1]!).find((n) => n.replace(/\./g, '_') === promName.replace(/_total$/, ''));
+    const named = [...semconv.matchAll(/'([a-z_][\w.]*)'/g)]
+      .map((m) => m[1])
+      .find((n) => n.replace(/\./g, '_') === promName.replace(/_total$/, ''));
     return named
       ? ` (src/semconv.ts names ${named}: the demo recorded no point with it)`
       : ' (src/semconv.ts has no such name: not recorded by this build yet?)';
@@ -252,19 +278,23 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
       const series = await api<Record<string, string>[]>(
         `/api/v1/series?match[]=${encodeURIComponent(substitute(selector, dashboard, RATE_INTERVAL))}`,
       );
-      return [...new Set(series.map((s) => s[label]!).filter(Boolean))].sort();
+      return [...new Set(series.map((s) => s[label]).filter(Boolean))].sort();
     };
     expect(await values('job')).toEqual([DEMO_JOB, OTLP_NAMES_JOB].sort());
     expect(await values('region')).toEqual(['eu', 'us']);
-    expect(await values('model')).toEqual(expect.arrayContaining(['claude-sonnet-4-6', 'gemini-2.5-flash', 'gpt-5-mini']));
+    expect(await values('model')).toEqual(
+      expect.arrayContaining(['claude-sonnet-4-6', 'gemini-2.5-flash', 'gpt-5-mini']),
+    );
   });
 
   it('works unchanged with the _seconds names of the OpenTelemetry Collector and the OTLP receiver', async () => {
     const names = new Set(await api<string[]>(`/api/v1/label/__name__/values`));
     expect(names).toContain('gen_ai_client_operation_duration_bucket');
     // The renamed job really has the other names, and only those.
-    const renamed = await api<Record<string, string>[]>(`/api/v1/series?match[]=${encodeURIComponent(`{job="${OTLP_NAMES_JOB}", __name__=~"gen_ai_client_operation_.+"}`)}`);
-    const renamedNames = new Set(renamed.map((s) => s.__name__!));
+    const renamed = await api<Record<string, string>[]>(
+      `/api/v1/series?match[]=${encodeURIComponent(`{job="${OTLP_NAMES_JOB}", __name__=~"gen_ai_client_operation_.+"}`)}`,
+    );
+    const renamedNames = new Set(renamed.map((s) => s.__name__));
     expect(renamedNames).toContain('gen_ai_client_operation_duration_seconds_bucket');
     expect(renamedNames).toContain('gen_ai_client_operation_time_to_first_chunk_seconds_bucket');
     expect([...renamedNames].filter((n) => !n.includes('_seconds_'))).toEqual([]);

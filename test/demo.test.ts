@@ -21,7 +21,8 @@ interface DemoRun {
 function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [key, value] of Object.entries(process.env)) {
-    if (key.startsWith('OTEL_') || key.startsWith('LLM_GATEWAY_DEMO_') || key === 'NO_COLOR' || key === 'FORCE_COLOR') continue;
+    if (key.startsWith('OTEL_') || key.startsWith('LLM_GATEWAY_DEMO_') || key === 'NO_COLOR' || key === 'FORCE_COLOR')
+      continue;
     env[key] = value;
   }
   return { ...env, ...extra };
@@ -64,7 +65,7 @@ function rowsByStep(stdout: string): Map<string, Row[]> {
     const heading = /^\d+\. (.+?) {2}/.exec(line);
     if (heading) {
       current = [];
-      steps.set(heading[1]!, current);
+      steps.set(heading[1], current);
       continue;
     }
     const match = ROW.exec(line);
@@ -76,7 +77,9 @@ function rowsByStep(stdout: string): Map<string, Row[]> {
 
 /** Exit 0 and nothing on stderr but the tooling's own notes (npm warnings, with-node's provisioning). */
 function expectNoErrors(run: DemoRun): void {
-  const complaints = run.stderr.split('\n').filter((line) => line.trim() && !/^(npm (warn|notice)|with-node:)/i.test(line));
+  const complaints = run.stderr
+    .split('\n')
+    .filter((line) => line.trim() && !/^(npm (warn|notice)|with-node:)/i.test(line));
   expect(complaints).toEqual([]);
   expect(run.code).toBe(0);
 }
@@ -111,17 +114,17 @@ function expectEveryScriptedCall(stdout: string): Map<string, Row[]> {
 
   const [usCall] = steps.get('A US call')!;
   expect(usCall).toMatchObject({ model: 'claude-sonnet-4-6', region: 'us', status: '200', ratelimit: '4/5' });
-  expect(usCall!.requestId).toMatch(UUID);
-  expect(usCall!.tokens).toMatch(/^\d+\/\d+$/);
+  expect(usCall.requestId).toMatch(UUID);
+  expect(usCall.tokens).toMatch(/^\d+\/\d+$/);
 
   const [euCall] = steps.get('An EU call')!;
   expect(euCall).toMatchObject({ model: 'claude-sonnet-4-6', region: 'eu', status: '200', ratelimit: '4/5' });
-  expect(euCall!.requestId).toMatch(UUID);
+  expect(euCall.requestId).toMatch(UUID);
 
   const [stream] = steps.get('A stream')!;
   expect(stream).toMatchObject({ model: 'gpt-5-mini', region: 'us', status: '200', ratelimit: '4/5' });
-  expect(stream!.requestId).toMatch(UUID);
-  expect(stream!.tokens).toMatch(/^\d+\/\d+$/);
+  expect(stream.requestId).toMatch(UUID);
+  expect(stream.tokens).toMatch(/^\d+\/\d+$/);
 
   const burst = steps.get('A burst into 429s')!;
   expect(burst.map((r) => r.status)).toEqual(['200', '200', '200', '200', '200', '429', '429']);
@@ -134,11 +137,16 @@ function expectEveryScriptedCall(stdout: string): Map<string, Row[]> {
 
   const [unauthorized] = steps.get('A misspelled auth header')!;
   expect(unauthorized).toMatchObject({ region: 'us', status: '401', errorCode: 'unauthorized', ratelimit: '-' });
-  expect(unauthorized!.requestId).toMatch(UUID);
+  expect(unauthorized.requestId).toMatch(UUID);
 
   const [upstream] = steps.get('An upstream failure')!;
-  expect(upstream).toMatchObject({ model: 'claude-opus-4-6', region: 'us', status: '503', errorCode: 'upstream_unavailable' });
-  expect(upstream!.requestId).toMatch(SEED_REQUEST_ID);
+  expect(upstream).toMatchObject({
+    model: 'claude-opus-4-6',
+    region: 'us',
+    status: '503',
+    errorCode: 'upstream_unavailable',
+  });
+  expect(upstream.requestId).toMatch(SEED_REQUEST_ID);
 
   const cached = steps.get('A cached prompt')!;
   expect(cached.map((r) => [r.model, r.region, r.status, r.ratelimit])).toEqual([
@@ -149,14 +157,16 @@ function expectEveryScriptedCall(stdout: string): Map<string, Row[]> {
 
   const [fallback] = steps.get('A fallback')!;
   expect(fallback).toMatchObject({ model: 'claude-haiku-4-5-20251001', region: 'us', status: '200', ratelimit: '4/5' });
-  expect(fallback!.notes).toContain('-> served by gpt-5');
+  expect(fallback.notes).toContain('-> served by gpt-5');
 
   expect(stdout).toContain('15: ok 11, rate_limited 2, unauthorized 1, upstream_unavailable 1');
   // The troubleshooting-guide diagnostics: on the calls that made the mistakes, and counted.
   expect(stdout).toMatch(/! auth\.header_misspelled: Header "authorisation"/);
   expect(stdout).toMatch(/! ratelimit\.exceeded: Rate limited on model "gemini-2\.5-flash"/);
   // The openai SDK's Bearer prefix is accepted: no warning on its successful calls.
-  expect(stdout).toMatch(/diagnostics \(span events\) +4: auth\.header_misspelled 1, gateway\.server_error 1, ratelimit\.exceeded 2/);
+  expect(stdout).toMatch(
+    /diagnostics \(span events\) +4: auth\.header_misspelled 1, gateway\.server_error 1, ratelimit\.exceeded 2/,
+  );
   expect(stdout).not.toContain('spans recorded');
   return steps;
 }
@@ -184,15 +194,15 @@ describe('npm run demo', () => {
   it('shows the cached tokens and the fallback from the span attributes', () => {
     const steps = rowsByStep(run.stdout);
     const [first, second] = steps.get('A cached prompt')!;
-    expect(first!.cached).toBe('0');
-    expect(Number(second!.cached)).toBeGreaterThan(100);
+    expect(first.cached).toBe('0');
+    expect(Number(second.cached)).toBeGreaterThan(100);
     // Cached tokens are a part of the input tokens, never added to them.
-    expect(Number(second!.cached)).toBeLessThanOrEqual(Number(second!.tokens.split('/')[0]));
-    expect([first!.fallback, second!.fallback]).toEqual(['-', '-']);
+    expect(Number(second.cached)).toBeLessThanOrEqual(Number(second.tokens.split('/')[0]));
+    expect([first.fallback, second.fallback]).toEqual(['-', '-']);
     const [fallback] = steps.get('A fallback')!;
-    expect(fallback!.fallback).toBe('yes');
+    expect(fallback.fallback).toBe('yes');
     const [usCall] = steps.get('A US call')!;
-    expect(usCall!.fallback).toBe('-');
+    expect(usCall.fallback).toBe('-');
     expect(run.stdout).toMatch(/cached input tokens \(cache_read counter\) +[1-9]\d*/);
   });
 
@@ -237,11 +247,21 @@ describe('npm run demo', () => {
       const exportedIds = spans.map((span: any) => attribute(span, 'assemblyai.request_id')?.stringValue);
       expect(exportedIds.sort()).toEqual([...printedIds].sort());
       expect(new Set(spans.map((span: any) => span.name))).toEqual(
-        new Set(['chat claude-sonnet-4-6', 'chat gpt-5-mini', 'chat gemini-2.5-flash', 'chat claude-opus-4-6', 'chat claude-haiku-4-5-20251001']),
+        new Set([
+          'chat claude-sonnet-4-6',
+          'chat gpt-5-mini',
+          'chat gemini-2.5-flash',
+          'chat claude-opus-4-6',
+          'chat claude-haiku-4-5-20251001',
+        ]),
       );
-      expect(new Set(spans.map((span: any) => attribute(span, 'assemblyai.region')?.stringValue))).toEqual(new Set(['us', 'eu']));
+      expect(new Set(spans.map((span: any) => attribute(span, 'assemblyai.region')?.stringValue))).toEqual(
+        new Set(['us', 'eu']),
+      );
       const serviceNames = traces.flatMap((r) =>
-        r.body.resourceSpans.map((rs: any) => rs.resource.attributes.find((a: any) => a.key === 'service.name')?.value.stringValue),
+        r.body.resourceSpans.map(
+          (rs: any) => rs.resource.attributes.find((a: any) => a.key === 'service.name')?.value.stringValue,
+        ),
       );
       expect(new Set(serviceNames)).toEqual(new Set(['llm-gateway-demo']));
 
@@ -271,10 +291,18 @@ describe('the demo printer', () => {
 
   it('estimates quantiles from histogram buckets as histogram_quantile does, within the recorded min and max', () => {
     // 10 values: 4 in (0, 0.01], 4 in (0.01, 0.02], 2 in (0.02, 0.04].
-    const histogram = { buckets: { boundaries: [0.01, 0.02, 0.04], counts: [4, 4, 2, 0] }, count: 10, sum: 0.15, min: 0.005, max: 0.03 };
+    const histogram = {
+      buckets: { boundaries: [0.01, 0.02, 0.04], counts: [4, 4, 2, 0] },
+      count: 10,
+      sum: 0.15,
+      min: 0.005,
+      max: 0.03,
+    };
     expect(histogramQuantile(0.5, histogram)).toBeCloseTo(0.0125);
     expect(histogramQuantile(0.95, histogram)).toBeCloseTo(0.03); // 0.035 by interpolation, clamped to max
     expect(histogramQuantile(0.1, histogram)).toBeCloseTo(0.00625);
-    expect(histogramQuantile(0.5, { ...histogram, count: 0, buckets: { boundaries: [0.01], counts: [0, 0] } })).toBeUndefined();
+    expect(
+      histogramQuantile(0.5, { ...histogram, count: 0, buckets: { boundaries: [0.01], counts: [0, 0] } }),
+    ).toBeUndefined();
   });
 });

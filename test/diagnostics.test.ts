@@ -29,17 +29,25 @@ const chatUrl = () => `${gateway.url}/v1/chat/completions`;
 const body = (extra: Record<string, unknown> = {}) =>
   JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'Say hi' }], ...extra });
 
-async function post(payload: string, headers: Record<string, string> = { authorization: API_KEY }, url = chatUrl()): Promise<Response> {
-  const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: payload });
+async function post(
+  payload: string,
+  headers: Record<string, string> = { authorization: API_KEY },
+  url = chatUrl(),
+): Promise<Response> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: payload,
+  });
   await res.text();
   return res;
 }
 
 async function diagnosticsOf(): Promise<{ span: ReadableSpan; ids: string[]; messages: string[] }> {
   const [span] = await telemetry.waitForSpans(1);
-  const events = span!.events.filter((e) => e.name === 'assemblyai.diagnostic');
+  const events = span.events.filter((e) => e.name === 'assemblyai.diagnostic');
   return {
-    span: span!,
+    span: span,
     ids: events.map((e) => String(e.attributes!['assemblyai.diagnostic.id'])),
     messages: events.map((e) => String(e.attributes!['assemblyai.diagnostic.message'])),
   };
@@ -75,11 +83,13 @@ describe('diagnostics from the troubleshooting guide', () => {
 
   it('warns about a Bearer prefix when authentication failed', async () => {
     const client = new OpenAI({ apiKey: `bad-${API_KEY}`, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
-    await expect(client.chat.completions.create({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] })).rejects.toThrow();
+    await expect(
+      client.chat.completions.create({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toThrow();
     const { span, ids } = await diagnosticsOf();
     expect(span.attributes['http.response.status_code']).toBe(401);
     expect(ids).toEqual(['auth.bearer_prefix']);
-    expect(span.events[0]!.attributes!['assemblyai.diagnostic.severity']).toBe('warning');
+    expect(span.events[0].attributes!['assemblyai.diagnostic.severity']).toBe('warning');
   });
 
   it('warns when stream: true was asked but a plain JSON reply came back', async () => {
@@ -129,7 +139,11 @@ describe('diagnostics from the troubleshooting guide', () => {
   });
 
   it('flags a 5xx with the advice to retry and the request_id to report', async () => {
-    const res = await fetch(chatUrl(), { method: 'POST', headers: { authorization: API_KEY }, body: body({ x_sim: { status: 503, envelope: 'flat' } }) });
+    const res = await fetch(chatUrl(), {
+      method: 'POST',
+      headers: { authorization: API_KEY },
+      body: body({ x_sim: { status: 503, envelope: 'flat' } }),
+    });
     const { request_id } = (await res.json()) as { request_id: string };
     const { ids, messages } = await diagnosticsOf();
     expect(ids).toEqual(['gateway.server_error']);
@@ -139,7 +153,10 @@ describe('diagnostics from the troubleshooting guide', () => {
 
   it('finds nothing to say about a correct call (assemblyai SDK, raw key)', async () => {
     const client = new AssemblyAI({ apiKey: API_KEY, llmGatewayBaseUrl: gateway.url });
-    await client.llmGateway.chatCompletions({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }] } as never);
+    await client.llmGateway.chatCompletions({
+      model: 'claude-sonnet-4-6',
+      messages: [{ role: 'user', content: 'hi' }],
+    } as never);
     const { ids, span } = await diagnosticsOf();
     expect(ids).toEqual([]);
     expect(span.events).toEqual([]);

@@ -93,10 +93,18 @@ async function worker(calls: number, problems: string[], latencies: number[]): P
   for (let i = 0; i < calls; i++) {
     const startedAt = performance.now();
     const kind = i % 3;
-    const body = { model: 'gpt-5', messages: [{ role: 'user', content: 'hi' }], max_tokens: 50, ...(kind === 1 ? { stream: true } : {}) };
+    const body = {
+      model: 'gpt-5',
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 50,
+      ...(kind === 1 ? { stream: true } : {}),
+    };
     let text: string;
     if (kind === 2) {
-      const response = await axios.post(`${gateway.url}/v1/chat/completions`, body, { headers: { authorization: API_KEY }, responseType: 'text' });
+      const response = await axios.post(`${gateway.url}/v1/chat/completions`, body, {
+        headers: { authorization: API_KEY },
+        responseType: 'text',
+      });
       text = response.data as string;
     } else {
       const response = await fetch(`${gateway.url}/v1/chat/completions`, {
@@ -107,17 +115,25 @@ async function worker(calls: number, problems: string[], latencies: number[]): P
       if (response.status !== 200) problems.push(`status ${response.status}`);
       text = await response.text();
     }
-    const ok = kind === 1 ? text.endsWith('data: [DONE]\n\n') : typeof (JSON.parse(text) as { request_id?: unknown }).request_id === 'string';
+    const ok =
+      kind === 1
+        ? text.endsWith('data: [DONE]\n\n')
+        : typeof (JSON.parse(text) as { request_id?: unknown }).request_id === 'string';
     if (!ok) problems.push(`call ${i} (${kind}): unexpected body ${text.slice(0, 80)}`);
     latencies.push(performance.now() - startedAt);
   }
 }
 
-async function load(calls: number, concurrency = 16): Promise<{ problems: string[]; latencies: number[]; seconds: number }> {
+async function load(
+  calls: number,
+  concurrency = 16,
+): Promise<{ problems: string[]; latencies: number[]; seconds: number }> {
   const problems: string[] = [];
   const latencies: number[] = [];
   const startedAt = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, () => worker(Math.ceil(calls / concurrency), problems, latencies)));
+  await Promise.all(
+    Array.from({ length: concurrency }, () => worker(Math.ceil(calls / concurrency), problems, latencies)),
+  );
   return { problems, latencies, seconds: (performance.now() - startedAt) / 1000 };
 }
 
@@ -131,8 +147,9 @@ async function heapAfterGc(): Promise<number> {
 
 const MB = 1024 * 1024;
 const CALLS_PER_RUN = 300;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-const percentile = (xs: number[], p: number) => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))]!;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const percentile = (xs: number[], p: number) =>
+  [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor(xs.length * p))];
 
 /** A healthy OTLP/HTTP endpoint: reads each export and answers 200 at once. */
 async function healthyEndpoint(): Promise<DeadEndpoint> {
@@ -166,13 +183,28 @@ class Pipeline {
     const options = (path: string) => ({ url: `${endpoint.url}${path}`, timeoutMillis: 500 });
     this.traceExporter = new CountingExporter(new OTLPTraceExporter(options('/v1/traces')));
     this.tracerProvider = new TracerProvider({
-      spanProcessors: [new BatchSpanProcessor({ exporter: this.traceExporter, scheduledDelayMillis: 100, exportTimeoutMillis: 1000 }), lifecycle],
+      spanProcessors: [
+        new BatchSpanProcessor({ exporter: this.traceExporter, scheduledDelayMillis: 100, exportTimeoutMillis: 1000 }),
+        lifecycle,
+      ],
     });
     this.meterProvider = new MeterProvider({
-      readers: [new PeriodicExportingMetricReader({ exporter: new OTLPMetricExporter(options('/v1/metrics')), exportIntervalMillis: 200, exportTimeoutMillis: 150 })],
+      readers: [
+        new PeriodicExportingMetricReader({
+          exporter: new OTLPMetricExporter(options('/v1/metrics')),
+          exportIntervalMillis: 200,
+          exportTimeoutMillis: 150,
+        }),
+      ],
     });
     this.loggerProvider = new LoggerProvider({
-      processors: [new BatchLogRecordProcessor({ exporter: new OTLPLogExporter(options('/v1/logs')), scheduledDelayMillis: 100, exportTimeoutMillis: 1000 })],
+      processors: [
+        new BatchLogRecordProcessor({
+          exporter: new OTLPLogExporter(options('/v1/logs')),
+          scheduledDelayMillis: 100,
+          exportTimeoutMillis: 1000,
+        }),
+      ],
     });
   }
 

@@ -79,7 +79,13 @@ beforeAll(async () => {
   gateway = await startSimulatedGateway({ rateLimit: 1_000_000 });
   telemetry = setupTelemetry([{ host: `127.0.0.1:${gateway.port}` }]);
   // After the instrumentation: the SDK reads the global fetch when a client is created.
-  openai = new OpenAI({ apiKey: API_KEY, baseURL: `${gateway.url}/v1`, maxRetries: 0, organization: null, project: null });
+  openai = new OpenAI({
+    apiKey: API_KEY,
+    baseURL: `${gateway.url}/v1`,
+    maxRetries: 0,
+    organization: null,
+    project: null,
+  });
 });
 afterAll(async () => {
   telemetry.instrumentation.disable();
@@ -118,7 +124,8 @@ async function readLoop(chunks: AsyncIterable<Uint8Array | string>, fault: Fault
     seen.text += typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true });
     count++;
     if (fault.kind === 'slow-reader') await sleep(fault.pauseMs);
-    if (fault.kind === 'throw-in-read-loop' && count >= fault.afterChunks) throw new ApplicationError('the application failed mid-stream');
+    if (fault.kind === 'throw-in-read-loop' && count >= fault.afterChunks)
+      throw new ApplicationError('the application failed mid-stream');
   }
 }
 
@@ -157,7 +164,10 @@ async function callWith(client: ClientName, tag: number, fault: Fault): Promise<
         // The SDK's `timeout` stops once the response head arrived: a stream is timed with a signal.
         const options = { signal: timeoutMs === undefined ? signal : AbortSignal.timeout(timeoutMs) };
         if (body.stream) {
-          const stream = await openai.chat.completions.create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming, options);
+          const stream = await openai.chat.completions.create(
+            body as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming,
+            options,
+          );
           let last: { choices?: unknown[] } | undefined;
           async function* events() {
             for await (const event of stream) {
@@ -170,15 +180,27 @@ async function callWith(client: ClientName, tag: number, fault: Fault): Promise<
           // chunk tells the application that it got the whole stream.
           // (The SDK hides `[DONE]`, so a stream aborted after the final chunk but before
           // `[DONE]` looks whole to the application: then either answer is right.)
-          if (last?.choices?.length !== 0) seen.error = { name: 'StreamEndedEarly', message: 'the stream ended without its final chunk' };
+          if (last?.choices?.length !== 0)
+            seen.error = { name: 'StreamEndedEarly', message: 'the stream ended without its final chunk' };
           else if (signal !== undefined) seen.mayHaveBeenCut = true;
         } else {
-          seen.text = JSON.stringify(await openai.chat.completions.create(body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming, options));
+          seen.text = JSON.stringify(
+            await openai.chat.completions.create(
+              body as unknown as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming,
+              options,
+            ),
+          );
         }
         break;
       }
       case 'axios': {
-        const res = await axios.post(url, body, { headers, responseType: 'stream', validateStatus: () => true, signal, timeout: timeoutMs });
+        const res = await axios.post(url, body, {
+          headers,
+          responseType: 'stream',
+          validateStatus: () => true,
+          signal,
+          timeout: timeoutMs,
+        });
         if (fault.kind === 'never-read') return seen;
         await readLoop(res.data as AsyncIterable<Buffer>, fault, seen);
         break;
@@ -186,7 +208,12 @@ async function callWith(client: ClientName, tag: number, fault: Fault): Promise<
       case 'node-fetch': {
         // node-fetch's own `timeout` stops at the response head: a stream is timed with a signal.
         const timeoutSignal = timeoutMs === undefined ? signal : AbortSignal.timeout(timeoutMs);
-        const res = await nodeFetch(url, { method: 'POST', headers, body: JSON.stringify(body), signal: timeoutSignal as never });
+        const res = await nodeFetch(url, {
+          method: 'POST',
+          headers,
+          body: JSON.stringify(body),
+          signal: timeoutSignal as never,
+        });
         if (fault.kind === 'never-read') return seen;
         await readLoop(res.body as AsyncIterable<Buffer>, fault, seen);
         break;
@@ -194,7 +221,9 @@ async function callWith(client: ClientName, tag: number, fault: Fault): Promise<
       case 'http.request': {
         const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
           const request = http.request(url, { method: 'POST', headers, signal, timeout: timeoutMs });
-          request.on('timeout', () => request.destroy(Object.assign(new Error('the client timed out'), { code: 'ETIMEDOUT' })));
+          request.on('timeout', () =>
+            request.destroy(Object.assign(new Error('the client timed out'), { code: 'ETIMEDOUT' })),
+          );
           request.on('response', resolve).on('error', reject);
           request.end(JSON.stringify(body));
         });
@@ -241,12 +270,21 @@ function expectedErrorType(call: FaultyCall, app: AppResult): string | undefined
   }
 }
 
-const totals = { batches: 0, calls: 0, started: 0, ended: 0, byFault: new Map<string, number>(), errorTypes: new Map<string, number>() };
+const totals = {
+  batches: 0,
+  calls: 0,
+  started: 0,
+  ended: 0,
+  byFault: new Map<string, number>(),
+  errorTypes: new Map<string, number>(),
+};
 
 /** Runs calls concurrently, waits until every span ended, and checks each against its call. */
 async function runBatch(calls: FaultyCall[], firstTag: number): Promise<void> {
   telemetry.reset();
-  const results = await Promise.all(calls.map((call, i) => settlesWithin(5000, callWith(call.client, firstTag + i, call.fault))));
+  const results = await Promise.all(
+    calls.map((call, i) => settlesWithin(5000, callWith(call.client, firstTag + i, call.fault))),
+  );
   // Responses dropped unread end when collected: help the collector along.
   const deadline = Date.now() + 10_000;
   while (telemetry.lifecycle.ended < calls.length && Date.now() < deadline) {
@@ -257,28 +295,39 @@ async function runBatch(calls: FaultyCall[], firstTag: number): Promise<void> {
   const spans = telemetry.spans();
   const problems: string[] = [];
   const spanOf = new Map<unknown, ReadableSpan[]>();
-  for (const span of spans) spanOf.set(span.attributes['gen_ai.request.max_tokens'], [...(spanOf.get(span.attributes['gen_ai.request.max_tokens']) ?? []), span]);
+  for (const span of spans)
+    spanOf.set(span.attributes['gen_ai.request.max_tokens'], [
+      ...(spanOf.get(span.attributes['gen_ai.request.max_tokens']) ?? []),
+      span,
+    ]);
   calls.forEach((call, i) => {
     const tag = firstTag + i;
-    const app = results[i]!;
+    const app = results[i];
     const what = `${call.client} ${JSON.stringify(call.fault)} (app saw ${app.error ? `${app.error.name} ${String(app.error.code ?? '')} ${app.error.message}` : 'success'})`;
     const mine = spanOf.get(tag) ?? [];
     if (mine.length !== 1) {
       problems.push(`${what}: ${mine.length} spans`);
       return;
     }
-    const span = mine[0]!;
+    const span = mine[0];
     const errorType = span.attributes['error.type'];
     const expected = expectedErrorType(call, app);
     const acceptable = app.mayHaveBeenCut && expected === undefined ? [undefined, 'aborted', 'timeout'] : [expected];
-    if (!acceptable.includes(errorType as string | undefined)) problems.push(`${what}: error.type ${String(errorType)}, expected ${String(expected)}`);
-    if ((span.status.code === SpanStatusCode.ERROR) !== (errorType !== undefined)) problems.push(`${what}: status ${span.status.code} with error.type ${String(errorType)}`);
+    if (!acceptable.includes(errorType as string | undefined))
+      problems.push(`${what}: error.type ${String(errorType)}, expected ${String(expected)}`);
+    if ((span.status.code === SpanStatusCode.ERROR) !== (errorType !== undefined))
+      problems.push(`${what}: status ${span.status.code} with error.type ${String(errorType)}`);
     // No cross-talk: the request_id on the span is the one this call's response carried.
     const seenId = firstRequestId(app.text);
     if (seenId !== undefined && span.attributes['assemblyai.request_id'] !== seenId) {
-      problems.push(`${what}: request_id ${String(span.attributes['assemblyai.request_id'])}, the application saw ${seenId}`);
+      problems.push(
+        `${what}: request_id ${String(span.attributes['assemblyai.request_id'])}, the application saw ${seenId}`,
+      );
     }
-    totals.errorTypes.set(String(errorType ?? '(none)'), (totals.errorTypes.get(String(errorType ?? '(none)')) ?? 0) + 1);
+    totals.errorTypes.set(
+      String(errorType ?? '(none)'),
+      (totals.errorTypes.get(String(errorType ?? '(none)')) ?? 0) + 1,
+    );
     totals.byFault.set(call.fault.kind, (totals.byFault.get(call.fault.kind) ?? 0) + 1);
   });
   expect(problems).toEqual([]);
@@ -296,7 +345,10 @@ async function runBatch(calls: FaultyCall[], firstTag: number): Promise<void> {
 async function settlesWithin(ms: number, work: Promise<AppResult>): Promise<AppResult> {
   let timer: NodeJS.Timeout | undefined;
   const hung = new Promise<AppResult>((resolve) => {
-    timer = setTimeout(() => resolve({ text: '', error: { name: 'Hung', message: `the call did not settle within ${ms} ms` } }), ms);
+    timer = setTimeout(
+      () => resolve({ text: '', error: { name: 'Hung', message: `the call did not settle within ${ms} ms` } }),
+      ms,
+    );
   });
   try {
     return await Promise.race([work, hung]);
@@ -308,7 +360,11 @@ async function settlesWithin(ms: number, work: Promise<AppResult>): Promise<AppR
 let nextTag = 1000;
 
 afterAll(() => {
-  const list = (m: Map<string, number>) => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ');
+  const list = (m: Map<string, number>) =>
+    [...m]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, n]) => `${k} ${n}`)
+      .join(', ');
   console.log(
     `faults: ${totals.calls} faulty calls in ${totals.batches} concurrent batches, spans started ${totals.started}, ended ${totals.ended}\n` +
       `  faults: ${list(totals.byFault)}\n  error.type: ${list(totals.errorTypes)}`,
@@ -322,11 +378,17 @@ describe('every span ends exactly once with the right error.type, whatever goes 
     // unread node:http response is held by its socket (see the next test).
     const fetchNeverReadArb = fc.constant<FaultyCall>({ client: 'fetch', fault: { kind: 'never-read' } });
     await fc.assert(
-      fc.asyncProperty(fc.array(fc.oneof({ weight: 9, arbitrary: callArb }, { weight: 1, arbitrary: fetchNeverReadArb }), { minLength: 4, maxLength: 16 }), async (calls) => {
-        const first = nextTag;
-        nextTag += calls.length;
-        await runBatch(calls, first);
-      }),
+      fc.asyncProperty(
+        fc.array(fc.oneof({ weight: 9, arbitrary: callArb }, { weight: 1, arbitrary: fetchNeverReadArb }), {
+          minLength: 4,
+          maxLength: 16,
+        }),
+        async (calls) => {
+          const first = nextTag;
+          nextTag += calls.length;
+          await runBatch(calls, first);
+        },
+      ),
       { numRuns: RUNS, seed: SEED, endOnFailure: true },
     );
   }, 120_000);
@@ -356,7 +418,10 @@ describe('every span ends exactly once with the right error.type, whatever goes 
   it('ends the spans of bodies never read on every client once maxCallDurationMs passes', async () => {
     telemetry.instrumentation.setConfig({ hosts: [{ host: `127.0.0.1:${gateway.port}` }], maxCallDurationMs: 300 });
     try {
-      const calls = CLIENTS.filter((c) => c !== 'openai').map((client): FaultyCall => ({ client, fault: { kind: 'never-read' } }));
+      const calls = CLIENTS.filter((c) => c !== 'openai').map((client): FaultyCall => ({
+        client,
+        fault: { kind: 'never-read' },
+      }));
       const first = nextTag;
       nextTag += calls.length;
       await runBatch(calls, first);

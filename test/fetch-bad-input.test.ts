@@ -27,7 +27,7 @@ const ask = (extra: Record<string, unknown> = {}) =>
 async function theSpan(): Promise<ReadableSpan> {
   const [span] = await telemetry.waitForSpans(1);
   expect(telemetry.lifecycle.started).toBe(telemetry.lifecycle.ended);
-  return span!;
+  return span;
 }
 
 describe('fetch with bad or unusual input', () => {
@@ -58,7 +58,11 @@ describe('fetch with bad or unusual input', () => {
   });
 
   it('records an HTML 502 page from a proxy as bad_gateway, and the app still gets the page', async () => {
-    const res = await fetch(url(), { method: 'POST', headers, body: ask({ x_sim: { status: 502, envelope: 'html' } }) });
+    const res = await fetch(url(), {
+      method: 'POST',
+      headers,
+      body: ask({ x_sim: { status: 502, envelope: 'html' } }),
+    });
     expect(await res.text()).toContain('502 Bad Gateway');
     const span = await theSpan();
     expect(span.status.code).toBe(SpanStatusCode.ERROR);
@@ -76,7 +80,11 @@ describe('fetch with bad or unusual input', () => {
     ];
     for (const c of cases) {
       telemetry.reset();
-      const res = await fetch(url(), { method: 'POST', headers, body: ask({ x_sim: { status: c.status, envelope: c.envelope } }) });
+      const res = await fetch(url(), {
+        method: 'POST',
+        headers,
+        body: ask({ x_sim: { status: c.status, envelope: c.envelope } }),
+      });
       const text = await res.text();
       const span = await theSpan();
       expect(span.attributes['assemblyai.error.code'], c.envelope).toBe(c.code);
@@ -88,7 +96,11 @@ describe('fetch with bad or unusual input', () => {
   });
 
   it('keeps what a truncated stream told before it stopped', async () => {
-    const res = await fetch(url(), { method: 'POST', headers, body: ask({ stream: true, x_sim: { mode: 'truncate' } }) });
+    const res = await fetch(url(), {
+      method: 'POST',
+      headers,
+      body: ask({ stream: true, x_sim: { mode: 'truncate' } }),
+    });
     const text = await res.text();
     expect(text).not.toContain('[DONE]');
     const span = await theSpan();
@@ -108,7 +120,11 @@ describe('fetch with bad or unusual input', () => {
   });
 
   it('records the stream-requested-but-JSON-returned reply as a normal JSON call', async () => {
-    const res = await fetch(url(), { method: 'POST', headers, body: ask({ stream: true, x_sim: { mode: 'json-instead-of-stream' } }) });
+    const res = await fetch(url(), {
+      method: 'POST',
+      headers,
+      body: ask({ stream: true, x_sim: { mode: 'json-instead-of-stream' } }),
+    });
     const body: any = await res.json();
     const span = await theSpan();
     expect(span.attributes['gen_ai.request.stream']).toBe(true);
@@ -116,7 +132,11 @@ describe('fetch with bad or unusual input', () => {
   });
 
   it('takes request_id from an x-request-id header when the body has none', async () => {
-    const res = await fetch(url(), { method: 'POST', headers, body: ask({ stream: true, x_sim: { mode: 'request-id-header' } }) });
+    const res = await fetch(url(), {
+      method: 'POST',
+      headers,
+      body: ask({ stream: true, x_sim: { mode: 'request-id-header' } }),
+    });
     const id = res.headers.get('x-request-id');
     await res.text();
     const span = await theSpan();
@@ -130,7 +150,10 @@ describe('fetch with bad or unusual input', () => {
       await fetch(`${gateway.url}/v1/understanding`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ transcript_id: 't1', speech_understanding: { request: { translation: { target_languages: ['de'] } } } }),
+        body: JSON.stringify({
+          transcript_id: 't1',
+          speech_understanding: { request: { translation: { target_languages: ['de'] } } },
+        }),
       })
     ).text();
     const spans = await telemetry.waitForSpans(2);

@@ -19,7 +19,11 @@ function sse(events: string[]): string {
 
 const streamText = sse([
   '{"id":"chatcmpl-1","object":"chat.completion.chunk","model":"gpt-5","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}',
-  ...Array.from({ length: 200 }, (_, i) => `{"id":"chatcmpl-1","model":"gpt-5","choices":[{"index":0,"delta":{"content":"w${i} ünïcødé ✓ "},"finish_reason":null}]}`),
+  ...Array.from(
+    { length: 200 },
+    (_, i) =>
+      `{"id":"chatcmpl-1","model":"gpt-5","choices":[{"index":0,"delta":{"content":"w${i} ünïcødé ✓ "},"finish_reason":null}]}`,
+  ),
   '{"id":"chatcmpl-1","model":"gpt-5","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}',
   '{"id":"chatcmpl-1","model":"gpt-5","choices":[],"usage":{"prompt_tokens":3,"completion_tokens":200,"total_tokens":203}}',
 ]);
@@ -40,7 +44,15 @@ function splitOddly(bytes: Buffer): Buffer[] {
 const payloads: Record<string, Payload> = {
   json: {
     contentType: 'application/json',
-    chunks: [Buffer.from(JSON.stringify({ request_id: 'r-1', model: 'gpt-5', choices: [{ message: { content: 'hi' }, finish_reason: 'stop' }] }))],
+    chunks: [
+      Buffer.from(
+        JSON.stringify({
+          request_id: 'r-1',
+          model: 'gpt-5',
+          choices: [{ message: { content: 'hi' }, finish_reason: 'stop' }],
+        }),
+      ),
+    ],
   },
   sse: { contentType: 'text/event-stream; charset=utf-8', chunks: splitOddly(Buffer.from(streamText)) },
   gzipJson: {
@@ -50,7 +62,9 @@ const payloads: Record<string, Payload> = {
   },
   largeSse: {
     contentType: 'text/event-stream',
-    chunks: Array.from({ length: 1024 }, (_, i) => Buffer.from(`data: {"id":"c","choices":[{"delta":{"content":"${'x'.repeat(1000)}${i}"}}]}\n\n`)),
+    chunks: Array.from({ length: 1024 }, (_, i) =>
+      Buffer.from(`data: {"id":"c","choices":[{"delta":{"content":"${'x'.repeat(1000)}${i}"}}]}\n\n`),
+    ),
   },
   binary: { contentType: 'application/octet-stream', chunks: [randomBytes(300_000)] },
   html: { contentType: 'text/html', chunks: [Buffer.from('<html><body><h1>502 Bad Gateway</h1></body></html>')] },
@@ -65,8 +79,11 @@ beforeAll(async () => {
     for await (const _ of req) {
       // drain the request
     }
-    const payload = payloads[new URL(req.url!, 'http://x').searchParams.get('case')!]!;
-    res.writeHead(200, { 'content-type': payload.contentType, ...(payload.gzip ? { 'content-encoding': 'gzip' } : {}) });
+    const payload = payloads[new URL(req.url!, 'http://x').searchParams.get('case')!];
+    res.writeHead(200, {
+      'content-type': payload.contentType,
+      ...(payload.gzip ? { 'content-encoding': 'gzip' } : {}),
+    });
     if (payload.gzip) {
       res.end(gzipSync(Buffer.concat(payload.chunks)));
       return;
@@ -134,7 +151,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 
 describe.each(Object.keys(payloads))('%s body', (name) => {
   it.each(Object.keys(readers))('reaches the application byte-identical through %s', async (readerName) => {
-    const read = readers[readerName]!;
+    const read = readers[readerName];
     telemetry.instrumentation.disable();
     const plain = await call(name, read);
     telemetry.instrumentation.enable();
@@ -155,17 +172,17 @@ describe.each(Object.keys(payloads))('%s body', (name) => {
 
 it('parses what it can from the gzip body the application reads decoded', async () => {
   telemetry.reset();
-  await call('gzipJson', readers.text!);
+  await call('gzipJson', readers.text);
   const [span] = await telemetry.waitForSpans(1);
-  expect(span!.attributes['assemblyai.request_id']).toBe('r-gz');
-  expect(span!.attributes['gen_ai.usage.output_tokens']).toBe(2);
+  expect(span.attributes['assemblyai.request_id']).toBe('r-gz');
+  expect(span.attributes['gen_ai.usage.output_tokens']).toBe(2);
 });
 
 it('reads the stream attributes from a body split at awkward places', async () => {
   telemetry.reset();
-  await call('sse', readers.byobReader!);
+  await call('sse', readers.byobReader);
   const [span] = await telemetry.waitForSpans(1);
-  expect(span!.attributes).toMatchObject({
+  expect(span.attributes).toMatchObject({
     'gen_ai.response.id': 'chatcmpl-1',
     'gen_ai.response.model': 'gpt-5',
     'gen_ai.response.finish_reasons': ['stop'],

@@ -44,7 +44,7 @@ async function theSpan(): Promise<ReadableSpan> {
   expect(telemetry.lifecycle.started).toBe(1);
   expect(telemetry.lifecycle.ended).toBe(1);
   expect(telemetry.lifecycle.endedTwice).toEqual([]);
-  return span!;
+  return span;
 }
 
 describe('fetch: every span ends exactly once', () => {
@@ -178,7 +178,9 @@ describe('fetch: every span ends exactly once', () => {
             return r.body!.cancel();
           }
           if (kind === 3) return chat({ x_sim: { status: 503 } }).then((r) => r.json());
-          return chat(stream({ mode: 'reset' })).then((r) => r.text()).catch(() => undefined);
+          return chat(stream({ mode: 'reset' }))
+            .then((r) => r.text())
+            .catch(() => undefined);
         })(),
       );
     }

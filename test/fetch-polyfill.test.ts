@@ -36,6 +36,6 @@ it('leaves a polyfilled global fetch working, and records its calls through node
   expect(telemetry.lifecycle.started).toBe(telemetry.lifecycle.ended);
   expect(spans.every((s) => s.attributes['http.response.status_code'] === 200)).toBe(true);
   // The first call is seen by the fetch wrapper up to its head; from then on node:http sees them whole.
-  expect(spans[1]!.attributes['assemblyai.request_id']).toBe(second.request_id);
+  expect(spans[1].attributes['assemblyai.request_id']).toBe(second.request_id);
   expect(first.request_id).toBeTypeOf('string');
 });

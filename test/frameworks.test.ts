@@ -39,7 +39,9 @@ const TRACED: Record<Traced, { scope: string; recordsTokenMetrics: boolean }> = 
 const isTraced = (framework: Framework): framework is Traced => framework in TRACED;
 const MODES = ['default', 'child', 'independent'] as const;
 type Mode = (typeof MODES)[number];
-const CASES = FRAMEWORKS.flatMap((framework) => [false, true].map((stream) => ({ framework, stream, how: stream ? 'streamed' : 'not streamed' })));
+const CASES = FRAMEWORKS.flatMap((framework) =>
+  [false, true].map((stream) => ({ framework, stream, how: stream ? 'streamed' : 'not streamed' })),
+);
 
 let openai6: ReturnType<typeof makeOpenai6Dir>;
 const outputs = new Map<Framework, Promise<AppOutput>>();
@@ -78,12 +80,14 @@ function theirInferenceSpan(run: CallRun): AppSpan {
   return span;
 }
 const generations = (run: CallRun) => run.spans.filter((s) => langfuseObservationType(s.attributes) === 'GENERATION');
-const hasUsageAttributes = (span: AppSpan) => Object.keys(span.attributes).some((k) => k.startsWith('gen_ai.usage.') || k.startsWith('llm.token_count.'));
+const hasUsageAttributes = (span: AppSpan) =>
+  Object.keys(span.attributes).some((k) => k.startsWith('gen_ai.usage.') || k.startsWith('llm.token_count.'));
 
 function expectGatewayFacts(span: AppSpan | undefined): void {
   expect(span?.attributes['assemblyai.request_id']).toEqual(expect.stringMatching(/\S/));
   expect(span?.attributes['assemblyai.region']).toBe('us');
-  for (const key of ['limit', 'remaining', 'reset']) expect(span?.attributes[`assemblyai.ratelimit.${key}`]).toEqual(expect.any(Number));
+  for (const key of ['limit', 'remaining', 'reset'])
+    expect(span?.attributes[`assemblyai.ratelimit.${key}`]).toEqual(expect.any(Number));
 }
 
 /** Every usage attribute the span carries, of either convention, is the gateway's count. */
@@ -117,7 +121,7 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
     // The AI SDK's invoke_agent span repeats the total of its model calls; backends skip it.
     const withUsage = usageSpans(run.spans);
     expect(withUsage).toHaveLength(1);
-    expectUsage(withUsage[0]!, run.usage);
+    expectUsage(withUsage[0], run.usage);
     expect(generations(run)).toEqual(withUsage);
   });
 
@@ -142,7 +146,10 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
   } else {
     it('by default: token metric points sum to the usage the gateway sent, once', async () => {
       const run = await runOf(framework, 'default', stream);
-      expectTokenPointsOnce(run, isTraced(framework) && TRACED[framework].recordsTokenMetrics ? TRACED[framework].scope : GATEWAY_SCOPE);
+      expectTokenPointsOnce(
+        run,
+        isTraced(framework) && TRACED[framework].recordsTokenMetrics ? TRACED[framework].scope : GATEWAY_SCOPE,
+      );
     });
   }
 
@@ -152,7 +159,13 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
     it(`recognises ${scope}'s inference span in the context the request is sent from, and it is still recording when the call ends`, async () => {
       for (const mode of MODES) {
         const run = await runOf(framework, mode, stream);
-        expect(run.recognised).toEqual([expect.objectContaining({ scope, recordsTokenMetrics: TRACED[framework].recordsTokenMetrics, model: 'gpt-5' })]);
+        expect(run.recognised).toEqual([
+          expect.objectContaining({
+            scope,
+            recordsTokenMetrics: TRACED[framework].recordsTokenMetrics,
+            model: 'gpt-5',
+          }),
+        ]);
         expect(run.outerRecordingAtCallEnd).toEqual([true]);
         expect(theirInferenceSpan(run).scope).toBe(scope);
       }
@@ -167,7 +180,7 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
       expect(generations(run)).toEqual([theirs]);
     });
 
-    it("child: its span is a child of theirs with the gateway facts, no usage, nothing a backend bills as a generation", async () => {
+    it('child: its span is a child of theirs with the gateway facts, no usage, nothing a backend bills as a generation', async () => {
       const run = await runOf(framework, 'child', stream);
       const theirs = theirInferenceSpan(run);
       const [child, ...more] = ours(run);
@@ -175,10 +188,10 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
       expect(child?.parentSpanId).toBe(theirs.spanId);
       expect(child?.kind).toBe(SpanKind.CLIENT);
       expectGatewayFacts(child);
-      expect(hasUsageAttributes(child!)).toBe(false);
+      expect(hasUsageAttributes(child)).toBe(false);
       // Langfuse makes any span with gen_ai.operation.name=chat or a gen_ai.*.model a generation,
       // and counts the tokens of one that has no usage.
-      expect(langfuseObservationType(child!.attributes)).toBe('SPAN');
+      expect(langfuseObservationType(child.attributes)).toBe('SPAN');
       expect(generations(run)).toEqual([theirs]);
       // Usage only where the framework puts it (OpenInference puts none on streams).
       expect(usageSpans(run.spans).every((s) => s.scope === scope)).toBe(true);
@@ -193,8 +206,12 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
       expect(more).toEqual([]);
       expect(span?.parentSpanId).toBe(theirs.spanId);
       expectGatewayFacts(span);
-      expectUsage(span!, run.usage);
-      expect(generations(run).map((s) => s.scope).sort()).toEqual([scope, GATEWAY_SCOPE].sort());
+      expectUsage(span, run.usage);
+      expect(
+        generations(run)
+          .map((s) => s.scope)
+          .sort(),
+      ).toEqual([scope, GATEWAY_SCOPE].sort());
       const points = run.tokenPoints.filter((p) => p.scope === GATEWAY_SCOPE);
       expect(points.map((p) => [p.tokenType, p.sum, p.count]).sort()).toEqual([
         ['input', run.usage.input, 1],
@@ -211,7 +228,7 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
         expect(more).toEqual([]);
         expect(span?.name).toBe('chat gpt-5');
         expectGatewayFacts(span);
-        expectUsage(span!, run.usage);
+        expectUsage(span, run.usage);
         expectTokenPointsOnce(run, GATEWAY_SCOPE);
         trees.push(JSON.stringify(run.spans.map((s) => [s.name, s.scope, s.parentSpanId === undefined])));
       }
@@ -222,7 +239,9 @@ describe.each(CASES)('$framework, $how', ({ framework, stream }) => {
   if (framework === 'openai') {
     it('the control: one span, ours', async () => {
       const run = await runOf(framework, 'default', stream);
-      expect(run.spans.map((s) => [s.name, s.scope, s.parentSpanId])).toEqual([['chat gpt-5', GATEWAY_SCOPE, undefined]]);
+      expect(run.spans.map((s) => [s.name, s.scope, s.parentSpanId])).toEqual([
+        ['chat gpt-5', GATEWAY_SCOPE, undefined],
+      ]);
     });
   }
 
@@ -262,7 +281,7 @@ describe.each(FRAMEWORKS)('%s, a call the gateway fails (503), retried once by t
   });
 
   if (isTraced(framework)) {
-    it("by default: puts each attempt on a child of their span, which a backend does not bill", async () => {
+    it('by default: puts each attempt on a child of their span, which a backend does not bill', async () => {
       const run = await failedRun();
       expect(run.recognised).toHaveLength(2);
       const theirSpanId = run.recognised[0]?.spanId;
@@ -290,6 +309,8 @@ it('warns of nothing: no attribute is written to an ended span', async () => {
   for (const framework of FRAMEWORKS) {
     const { warnings } = await outputOf(framework);
     // OpenInference loads openai itself before its constructor checks the require cache.
-    expect(warnings.filter((w) => !w.includes('has been loaded before @arizeai/openinference-instrumentation-openai'))).toEqual([]);
+    expect(
+      warnings.filter((w) => !w.includes('has been loaded before @arizeai/openinference-instrumentation-openai')),
+    ).toEqual([]);
   }
 });

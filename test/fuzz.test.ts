@@ -56,12 +56,31 @@ const ERROR_STATUSES = [400, 401, 403, 404, 413, 422, 429, 500, 502, 503, 504];
 const idArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 30 });
 const textArb = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 40 }),
-  fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\r\n', 'data: ', ':', ' ', 'é', '😀', '世', '"request_id":"x"', '"usage":{', '[DONE]'), maxLength: 12 }),
+  fc.string({
+    unit: fc.constantFrom(
+      '"',
+      '\\',
+      '\n',
+      '\r\n',
+      'data: ',
+      ':',
+      ' ',
+      'é',
+      '😀',
+      '世',
+      '"request_id":"x"',
+      '"usage":{',
+      '[DONE]',
+    ),
+    maxLength: 12,
+  }),
 );
 const finishArb = fc.constantFrom('stop', 'length', 'tool_calls', 'end_turn', 'content_filter');
 const usageArb = fc.record({ a: fc.nat(1_000_000), b: fc.nat(1_000_000), anthropic: fc.boolean() });
 const usageOf = (u: { a: number; b: number; anthropic: boolean }) =>
-  u.anthropic ? { input_tokens: u.a, output_tokens: u.b } : { prompt_tokens: u.a, completion_tokens: u.b, total_tokens: u.a + u.b };
+  u.anthropic
+    ? { input_tokens: u.a, output_tokens: u.b }
+    : { prompt_tokens: u.a, completion_tokens: u.b, total_tokens: u.a + u.b };
 
 const completionObjectArb = fc.record({
   requestId: idArb,
@@ -85,17 +104,23 @@ function completionJson(c: CompletionFields, content = c.content): Record<string
   };
 }
 
-const json = (value: unknown, pretty = false) => Buffer.from(pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value));
+const json = (value: unknown, pretty = false) =>
+  Buffer.from(pretty ? JSON.stringify(value, null, 2) : JSON.stringify(value));
 
-const completionArb: fc.Arbitrary<Payload> = fc
-  .tuple(completionObjectArb, fc.boolean())
-  .map(([c, pretty]) => ({ kind: 'completion', status: 200, contentType: 'application/json', body: json(completionJson(c), pretty) }));
+const completionArb: fc.Arbitrary<Payload> = fc.tuple(completionObjectArb, fc.boolean()).map(([c, pretty]) => ({
+  kind: 'completion',
+  status: 200,
+  contentType: 'application/json',
+  body: json(completionJson(c), pretty),
+}));
 
 const errorArb: fc.Arbitrary<Payload> = fc
   .record({
     status: fc.constantFrom(...ERROR_STATUSES),
     envelope: fc.constantFrom('seed', 'flat', 'auth', 'documented'),
-    code: fc.option(fc.constantFrom('rate_limited', 'invalid_request', 'upstream_unavailable', 'x'), { nil: undefined }),
+    code: fc.option(fc.constantFrom('rate_limited', 'invalid_request', 'upstream_unavailable', 'x'), {
+      nil: undefined,
+    }),
     message: textArb,
     requestId: idArb,
   })
@@ -117,13 +142,21 @@ const htmlArb: fc.Arbitrary<Payload> = fc
     kind: 'html',
     status,
     contentType: 'text/html',
-    body: Buffer.from(`<html>\r\n<head><title>${status} Bad Gateway</title></head>\r\n<body><center><h1>${status}</h1></center>${text}<hr><center>nginx</center></body></html>`),
+    body: Buffer.from(
+      `<html>\r\n<head><title>${status} Bad Gateway</title></head>\r\n<body><center><h1>${status}</h1></center>${text}<hr><center>nginx</center></body></html>`,
+    ),
   }));
 
 const bytesArb: fc.Arbitrary<Payload> = fc
   .tuple(
     fc.uint8Array({ maxLength: 3000 }),
-    fc.constantFrom('application/json', 'text/event-stream', 'application/octet-stream', 'text/plain', 'text/event-stream; charset=utf-8'),
+    fc.constantFrom(
+      'application/json',
+      'text/event-stream',
+      'application/octet-stream',
+      'text/plain',
+      'text/event-stream; charset=utf-8',
+    ),
     fc.constantFrom(200, 200, 500),
   )
   .map(([bytes, contentType, status]) => ({ kind: 'bytes', status, contentType, body: Buffer.from(bytes) }));
@@ -136,7 +169,15 @@ const emptyArb: fc.Arbitrary<Payload> = fc
 // other fields, multi-line data (pretty JSON split over `data:` lines), keep-alive events,
 // `data:` with and without the space, a BOM, an unterminated last event, with or without [DONE].
 type SseEvent =
-  | { kind: 'chunk'; c: CompletionFields; withFinish: boolean; withUsage: boolean; withRequestId: boolean; multiLine: boolean; noSpace: boolean }
+  | {
+      kind: 'chunk';
+      c: CompletionFields;
+      withFinish: boolean;
+      withUsage: boolean;
+      withRequestId: boolean;
+      multiLine: boolean;
+      noSpace: boolean;
+    }
   | { kind: 'comment'; text: string }
   | { kind: 'field'; line: string }
   | { kind: 'empty-data' };
@@ -154,14 +195,26 @@ const sseEventArb: fc.Arbitrary<SseEvent> = fc.oneof(
       noSpace: fc.boolean(),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('comment' as const), text: fc.string({ maxLength: 20 }).filter((s) => !/[\r\n]/.test(s)) }) },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('field' as const), line: fc.constantFrom('event: message', 'id: 7', 'retry: 1000', 'event:', 'unknown-field') }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('comment' as const),
+      text: fc.string({ maxLength: 20 }).filter((s) => !/[\r\n]/.test(s)),
+    }),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      kind: fc.constant('field' as const),
+      line: fc.constantFrom('event: message', 'id: 7', 'retry: 1000', 'event:', 'unknown-field'),
+    }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'empty-data' as const }) },
 );
 
 function sseText(events: SseEvent[], eols: string[], done: boolean, bom: boolean, tail: string | undefined): string {
   let n = 0;
-  const eol = () => eols[n++ % eols.length]!;
+  const eol = () => eols[n++ % eols.length];
   let out = bom ? '\uFEFF' : '';
   for (const e of events) {
     if (e.kind === 'comment') out += `:${e.text}${eol()}${eol()}`;
@@ -192,7 +245,10 @@ const sseArb: fc.Arbitrary<Payload> = fc
     eols: fc.array(fc.constantFrom('\n', '\r\n', '\r'), { minLength: 1, maxLength: 4 }),
     done: fc.boolean(),
     bom: fc.boolean(),
-    tail: fc.option(textArb.filter((s) => !/[\r\n]/.test(s)), { nil: undefined }),
+    tail: fc.option(
+      textArb.filter((s) => !/[\r\n]/.test(s)),
+      { nil: undefined },
+    ),
   })
   .map(({ events, eols, done, bom, tail }) => ({
     kind: 'sse',
@@ -203,7 +259,11 @@ const sseArb: fc.Arbitrary<Payload> = fc
 
 /** Larger than the exact-parse limit: the parsers must switch to scanning the ends. */
 const oversizedJsonArb: fc.Arbitrary<Payload> = fc
-  .tuple(completionObjectArb, fc.integer({ min: MAX_PARSED_JSON_BYTES + 1, max: 3 * MAX_PARSED_JSON_BYTES }), fc.constantFrom('x', 'ab ', '0'))
+  .tuple(
+    completionObjectArb,
+    fc.integer({ min: MAX_PARSED_JSON_BYTES + 1, max: 3 * MAX_PARSED_JSON_BYTES }),
+    fc.constantFrom('x', 'ab ', '0'),
+  )
   .map(([c, size, unit]) => ({
     kind: 'oversized-json',
     status: 200,
@@ -217,9 +277,22 @@ const oversizedSseArb: fc.Arbitrary<Payload> = fc
   .map(([c, count, eol]) => {
     const events: string[] = [];
     for (let i = 0; i < count; i++) {
-      events.push(JSON.stringify({ id: c.id, model: c.model, choices: [{ index: 0, delta: { content: `${i} ${'w'.repeat(900)}` }, finish_reason: null }] }));
+      events.push(
+        JSON.stringify({
+          id: c.id,
+          model: c.model,
+          choices: [{ index: 0, delta: { content: `${i} ${'w'.repeat(900)}` }, finish_reason: null }],
+        }),
+      );
     }
-    events.push(JSON.stringify({ id: c.id, model: c.model, choices: [{ index: 0, delta: {}, finish_reason: c.finish }], request_id: c.requestId }));
+    events.push(
+      JSON.stringify({
+        id: c.id,
+        model: c.model,
+        choices: [{ index: 0, delta: {}, finish_reason: c.finish }],
+        request_id: c.requestId,
+      }),
+    );
     events.push(JSON.stringify({ id: c.id, model: c.model, choices: [], usage: usageOf(c.usage) }));
     const text = events.map((e) => `data: ${e}${eol}${eol}`).join('') + `data: [DONE]${eol}${eol}`;
     return { kind: 'oversized-sse', status: 200, contentType: 'text/event-stream', body: Buffer.from(text) };
@@ -246,7 +319,10 @@ const caseArb: fc.Arbitrary<FuzzCase> = fc.record({
   payload: payloadArb,
   gzip: fc.boolean(),
   framing: fc.constantFrom('chunked' as const, 'length' as const),
-  ending: fc.oneof({ weight: 5, arbitrary: fc.constant('complete' as const) }, { weight: 1, arbitrary: fc.constant('reset' as const) }),
+  ending: fc.oneof(
+    { weight: 5, arbitrary: fc.constant('complete' as const) },
+    { weight: 1, arbitrary: fc.constant('reset' as const) },
+  ),
   cuts: fc.array(fc.nat(), { maxLength: 12 }),
   resetAt: fc.nat(),
 });
@@ -340,7 +416,10 @@ interface Reader {
 const POST = { method: 'POST', headers: { 'content-type': 'application/json', authorization: 'fuzz-key' } };
 const requestBody = JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'fuzz' }], stream: true });
 
-async function fetchOutcome(url: string, read: (res: Response) => Promise<{ digest?: string; prefix?: Buffer; complete: boolean }>): Promise<Outcome> {
+async function fetchOutcome(
+  url: string,
+  read: (res: Response) => Promise<{ digest?: string; prefix?: Buffer; complete: boolean }>,
+): Promise<Outcome> {
   let res: Response;
   try {
     res = await fetch(url, { ...POST, body: requestBody });
@@ -368,15 +447,34 @@ const whole = (bytes: Uint8Array | string) => ({ digest: sha(bytes), complete: t
 
 const fetchReaders: Reader[] = [
   { name: 'text()', raw: false, read: (url) => fetchOutcome(url, async (res) => whole(await res.text())) },
-  { name: 'json()', raw: false, read: (url) => fetchOutcome(url, async (res) => whole(JSON.stringify(await res.json()) ?? 'undefined')) },
-  { name: 'arrayBuffer()', raw: false, read: (url) => fetchOutcome(url, async (res) => whole(new Uint8Array(await res.arrayBuffer()))) },
-  { name: 'bytes()', raw: false, read: (url) => fetchOutcome(url, async (res) => whole(await (res as unknown as { bytes(): Promise<Uint8Array> }).bytes())) },
+  {
+    name: 'json()',
+    raw: false,
+    read: (url) => fetchOutcome(url, async (res) => whole(JSON.stringify(await res.json()) ?? 'undefined')),
+  },
+  {
+    name: 'arrayBuffer()',
+    raw: false,
+    read: (url) => fetchOutcome(url, async (res) => whole(new Uint8Array(await res.arrayBuffer()))),
+  },
+  {
+    name: 'bytes()',
+    raw: false,
+    read: (url) =>
+      fetchOutcome(url, async (res) => whole(await (res as unknown as { bytes(): Promise<Uint8Array> }).bytes())),
+  },
   // blob() is read natively and not looked into: the span ends, without what the body told.
-  { name: 'blob()', raw: false, opaque: true, read: (url) => fetchOutcome(url, async (res) => whole(new Uint8Array(await (await res.blob()).arrayBuffer()))) },
+  {
+    name: 'blob()',
+    raw: false,
+    opaque: true,
+    read: (url) => fetchOutcome(url, async (res) => whole(new Uint8Array(await (await res.blob()).arrayBuffer()))),
+  },
   {
     name: 'getReader()',
     raw: false,
-    read: (url) => fetchOutcome(url, async (res) => whole(res.body === null ? '' : await readerBytes(res.body.getReader()))),
+    read: (url) =>
+      fetchOutcome(url, async (res) => whole(res.body === null ? '' : await readerBytes(res.body.getReader()))),
   },
   {
     name: 'BYOB reader',
@@ -401,7 +499,8 @@ const fetchReaders: Reader[] = [
     read: (url) =>
       fetchOutcome(url, async (res) => {
         const parts: Buffer[] = [];
-        if (res.body !== null) for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parts.push(Buffer.from(chunk));
+        if (res.body !== null)
+          for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) parts.push(Buffer.from(chunk));
         return whole(Buffer.concat(parts));
       }),
   },
@@ -411,7 +510,9 @@ const fetchReaders: Reader[] = [
     read: (url) =>
       fetchOutcome(url, async (res) => {
         let text = '';
-        if (res.body !== null) for await (const s of res.body.pipeThrough(new TextDecoderStream()) as unknown as AsyncIterable<string>) text += s;
+        if (res.body !== null)
+          for await (const s of res.body.pipeThrough(new TextDecoderStream()) as unknown as AsyncIterable<string>)
+            text += s;
         return whole(text);
       }),
   },
@@ -451,11 +552,20 @@ const fetchReaders: Reader[] = [
 ];
 
 /** An http.request read the way the callback gets it; resolves with the bytes or the error. */
-function httpOutcome(url: string, consume: (res: http.IncomingMessage, request: http.ClientRequest) => Promise<{ digest?: string; prefix?: Buffer; complete: boolean }>): Promise<Outcome> {
+function httpOutcome(
+  url: string,
+  consume: (
+    res: http.IncomingMessage,
+    request: http.ClientRequest,
+  ) => Promise<{ digest?: string; prefix?: Buffer; complete: boolean }>,
+): Promise<Outcome> {
   return new Promise<Outcome>((resolve) => {
     let head: Pick<Outcome, 'status' | 'headers'> = {};
     const request = http.request(url, POST, (res) => {
-      head = { status: res.statusCode, headers: normaliseHeaders(Object.entries(res.headers).map(([k, v]) => [k, String(v)])) };
+      head = {
+        status: res.statusCode,
+        headers: normaliseHeaders(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+      };
       consume(res, request).then(
         (read) => resolve({ ...head, ...read }),
         (error: unknown) => resolve({ ...head, error: errorOutcome(error), complete: false }),
@@ -466,7 +576,10 @@ function httpOutcome(url: string, consume: (res: http.IncomingMessage, request: 
   });
 }
 
-function collect(res: http.IncomingMessage, attach: (res: http.IncomingMessage, parts: Buffer[]) => void): Promise<{ digest: string; complete: boolean }> {
+function collect(
+  res: http.IncomingMessage,
+  attach: (res: http.IncomingMessage, parts: Buffer[]) => void,
+): Promise<{ digest: string; complete: boolean }> {
   return new Promise((resolve, reject) => {
     const parts: Buffer[] = [];
     res.on('error', reject);
@@ -476,7 +589,11 @@ function collect(res: http.IncomingMessage, attach: (res: http.IncomingMessage, 
 }
 
 const httpReaders: Reader[] = [
-  { name: "http 'data' events", raw: true, read: (url) => httpOutcome(url, (res) => collect(res, (r, parts) => r.on('data', (c: Buffer) => parts.push(c)))) },
+  {
+    name: "http 'data' events",
+    raw: true,
+    read: (url) => httpOutcome(url, (res) => collect(res, (r, parts) => r.on('data', (c: Buffer) => parts.push(c)))),
+  },
   {
     name: "http 'readable' + read()",
     raw: true,
@@ -493,7 +610,10 @@ const httpReaders: Reader[] = [
   {
     name: 'http late consumer',
     raw: true,
-    read: (url) => httpOutcome(url, (res) => collect(res, (r, parts) => setTimeout(() => r.on('data', (c: Buffer) => parts.push(c)), 3))),
+    read: (url) =>
+      httpOutcome(url, (res) =>
+        collect(res, (r, parts) => setTimeout(() => r.on('data', (c: Buffer) => parts.push(c)), 3)),
+      ),
   },
   {
     name: 'http for await',
@@ -510,15 +630,17 @@ const httpReaders: Reader[] = [
     raw: true,
     partial: true,
     read: (url) =>
-      httpOutcome(url, (res) =>
-        new Promise((resolve, reject) => {
-          res.on('error', reject);
-          res.on('end', () => resolve(whole('')));
-          res.once('data', (chunk: Buffer) => {
-            res.destroy();
-            resolve({ prefix: Buffer.from(chunk), complete: false });
-          });
-        }),
+      httpOutcome(
+        url,
+        (res) =>
+          new Promise((resolve, reject) => {
+            res.on('error', reject);
+            res.on('end', () => resolve(whole('')));
+            res.once('data', (chunk: Buffer) => {
+              res.destroy();
+              resolve({ prefix: Buffer.from(chunk), complete: false });
+            });
+          }),
       ),
   },
   {
@@ -526,8 +648,15 @@ const httpReaders: Reader[] = [
     raw: false,
     read: async (url) => {
       try {
-        const res = await axios.post(url, requestBody, { headers: POST.headers, responseType: 'stream', validateStatus: () => true });
-        const head = { status: res.status, headers: normaliseHeaders(Object.entries(res.headers).map(([k, v]) => [k, String(v)])) };
+        const res = await axios.post(url, requestBody, {
+          headers: POST.headers,
+          responseType: 'stream',
+          validateStatus: () => true,
+        });
+        const head = {
+          status: res.status,
+          headers: normaliseHeaders(Object.entries(res.headers).map(([k, v]) => [k, String(v)])),
+        };
         try {
           const parts: Buffer[] = [];
           for await (const chunk of res.data as AsyncIterable<Buffer>) parts.push(chunk);
@@ -545,7 +674,11 @@ const httpReaders: Reader[] = [
     raw: false,
     read: async (url) => {
       try {
-        const res = await axios.post(url, requestBody, { headers: POST.headers, responseType: 'arraybuffer', validateStatus: () => true });
+        const res = await axios.post(url, requestBody, {
+          headers: POST.headers,
+          responseType: 'arraybuffer',
+          validateStatus: () => true,
+        });
         return { status: res.status, ...whole(new Uint8Array(res.data as ArrayBuffer)) };
       } catch (error) {
         return { error: errorOutcome(error), complete: false };
@@ -580,13 +713,23 @@ let telemetry: TestTelemetry;
 const diagProblems: string[] = [];
 const unhandled: unknown[] = [];
 const onUnhandled = (error: unknown) => unhandled.push(error);
-const counts = { cases: 0, reads: 0, spans: 0, attributeChecks: 0, resets: 0, gzip: 0, byKind: new Map<string, number>() };
+const counts = {
+  cases: 0,
+  reads: 0,
+  spans: 0,
+  attributeChecks: 0,
+  resets: 0,
+  gzip: 0,
+  byKind: new Map<string, number>(),
+};
 
 beforeAll(async () => {
   diag.setLogger(
     {
-      error: (message: string, ...args: unknown[]) => diagProblems.push(`error: ${message} ${args.map(String).join(' ')}`),
-      warn: (message: string, ...args: unknown[]) => diagProblems.push(`warn: ${message} ${args.map(String).join(' ')}`),
+      error: (message: string, ...args: unknown[]) =>
+        diagProblems.push(`error: ${message} ${args.map(String).join(' ')}`),
+      warn: (message: string, ...args: unknown[]) =>
+        diagProblems.push(`warn: ${message} ${args.map(String).join(' ')}`),
       info: () => {},
       debug: () => {},
       verbose: () => {},
@@ -609,7 +752,10 @@ afterAll(async () => {
   diag.disable();
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
-  const kinds = [...counts.byKind].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${k} ${n}`).join(', ');
+  const kinds = [...counts.byKind]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([k, n]) => `${k} ${n}`)
+    .join(', ');
   console.log(
     `fuzz: ${counts.cases} cases, ${counts.reads} reads (uninstrumented + instrumented), ${counts.spans} spans ended exactly once, ` +
       `${counts.attributeChecks} attribute checks against the whole-body parse, ${counts.resets} resets, ${counts.gzip} gzip\n  payloads: ${kinds}`,
@@ -709,7 +855,8 @@ async function runCase(c: FuzzCase, reader: Reader): Promise<void> {
     }
     if (reader.partial) {
       const whole = reader.raw ? wireBytes(c) : c.payload.body;
-      for (const o of [plain, observed]) if (o.prefix !== undefined) expect(whole.subarray(0, o.prefix.length).equals(o.prefix)).toBe(true);
+      for (const o of [plain, observed])
+        if (o.prefix !== undefined) expect(whole.subarray(0, o.prefix.length).equals(o.prefix)).toBe(true);
     } else {
       expect(observed.digest).toBe(plain.digest);
     }
@@ -721,16 +868,20 @@ async function runCase(c: FuzzCase, reader: Reader): Promise<void> {
     expect(telemetry.lifecycle.ended).toBe(1);
     expect(telemetry.lifecycle.endedTwice).toEqual([]);
     counts.spans++;
-    checkSpan(span!, c, reader, observed);
+    checkSpan(span, c, reader, observed);
 
     counts.cases++;
     if (isReset(c)) counts.resets++;
     if (c.gzip) counts.gzip++;
-    counts.byKind.set(c.payload.kind.replace(/^truncated-.*/, 'truncated'), (counts.byKind.get(c.payload.kind.replace(/^truncated-.*/, 'truncated')) ?? 0) + 1);
+    counts.byKind.set(
+      c.payload.kind.replace(/^truncated-.*/, 'truncated'),
+      (counts.byKind.get(c.payload.kind.replace(/^truncated-.*/, 'truncated')) ?? 0) + 1,
+    );
   } catch (error) {
     const { payload } = c;
     const summary = `${payload.kind} ${payload.status} ${payload.contentType} (${payload.body.length} B), gzip ${c.gzip}, ${c.framing}, ${isReset(c) ? 'reset' : 'complete'}, read by ${reader.name}`;
-    if (error instanceof Error) error.message = `${summary}: ${error.message}\nbody: ${JSON.stringify(payload.body.toString('utf8').slice(0, 2000))}`;
+    if (error instanceof Error)
+      error.message = `${summary}: ${error.message}\nbody: ${JSON.stringify(payload.body.toString('utf8').slice(0, 2000))}`;
     throw error;
   } finally {
     cases.delete(id);
@@ -758,8 +909,17 @@ describe('fuzzed responses reach the application unchanged, and their spans end 
     // Found by the fuzzer: both copies fed the same parser, which then saw the stream twice,
     // interleaved, and lost the usage and finish_reason of a stream cut mid-event.
     const events = [
-      { id: 'chatcmpl-clone', model: 'gpt-5', choices: [{ index: 0, delta: { content: 'Hello there' }, finish_reason: null }] },
-      { id: 'chatcmpl-clone', model: 'gpt-5', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }], request_id: 'req-clone' },
+      {
+        id: 'chatcmpl-clone',
+        model: 'gpt-5',
+        choices: [{ index: 0, delta: { content: 'Hello there' }, finish_reason: null }],
+      },
+      {
+        id: 'chatcmpl-clone',
+        model: 'gpt-5',
+        choices: [{ index: 0, delta: {}, finish_reason: 'stop' }],
+        request_id: 'req-clone',
+      },
       { id: 'chatcmpl-clone', model: 'gpt-5', choices: [], usage: { prompt_tokens: 12, completion_tokens: 34 } },
     ];
     const body = Buffer.from(events.map((e) => `data: ${JSON.stringify(e)}\n\n`).join('') + 'data: [DONE]\n\n');
@@ -767,7 +927,7 @@ describe('fuzzed responses reach the application unchanged, and their spans end 
     const cuts = Array.from({ length: Math.floor(body.length / 7) }, (_, i) => 7 * (i + 1));
     const clone = fetchReaders.find((r) => r.name === 'clone() and both read')!;
     await runCase({ payload, gzip: false, framing: 'chunked', ending: 'complete', cuts, resetAt: 0 }, clone);
-    expect(telemetry.spans()[0]!.attributes).toMatchObject({
+    expect(telemetry.spans()[0].attributes).toMatchObject({
       'assemblyai.request_id': 'req-clone',
       'gen_ai.response.finish_reasons': ['stop'],
       'gen_ai.usage.input_tokens': 12,

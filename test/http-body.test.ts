@@ -43,8 +43,18 @@ const SSE_REPLY = Buffer.from(
 );
 
 const FIXTURES = {
-  json: { body: JSON_REPLY, contentType: 'application/json', usage: { input: 12, output: 34_567 }, responseId: undefined },
-  sse: { body: SSE_REPLY, contentType: 'text/event-stream', usage: { input: 12, output: 400 }, responseId: 'chatcmpl-fixture' },
+  json: {
+    body: JSON_REPLY,
+    contentType: 'application/json',
+    usage: { input: 12, output: 34_567 },
+    responseId: undefined,
+  },
+  sse: {
+    body: SSE_REPLY,
+    contentType: 'text/event-stream',
+    usage: { input: 12, output: 400 },
+    responseId: 'chatcmpl-fixture',
+  },
 } as const;
 type FixtureName = keyof typeof FIXTURES;
 type Encoding = 'identity' | 'gzip' | 'br' | 'deflate';
@@ -65,7 +75,10 @@ async function startFixtureServer(): Promise<{ url: string; port: number; close(
     const fixture = FIXTURES[req.headers['x-fixture'] as FixtureName];
     const encoding = req.headers['x-encoding'] as Encoding;
     const bytes = ENCODERS[encoding](fixture.body);
-    res.writeHead(200, { 'content-type': fixture.contentType, ...(encoding === 'identity' ? {} : { 'content-encoding': encoding }) });
+    res.writeHead(200, {
+      'content-type': fixture.contentType,
+      ...(encoding === 'identity' ? {} : { 'content-encoding': encoding }),
+    });
     for (let offset = 0, n = 0; offset < bytes.length; offset += 1000, n++) {
       res.write(bytes.subarray(offset, offset + 1000));
       if (n % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
@@ -121,7 +134,7 @@ async function oneSpan(): Promise<ReadableSpan> {
   await sleep(20);
   expect(telemetry.spans()).toHaveLength(1);
   expect(telemetry.lifecycle.endedTwice).toEqual([]);
-  return span!;
+  return span;
 }
 
 function expectFixtureSpan(span: ReadableSpan, fixture: FixtureName): void {
@@ -141,12 +154,19 @@ describe('byte identity', () => {
     (['identity', 'gzip', 'br', 'deflate'] as const).map((encoding) => ({ fixture, encoding })),
   );
 
-  it.each(cases)('https.request gets the exact wire bytes of a $encoding $fixture body, and the span its content', async ({ fixture, encoding }) => {
-    const response = await rawRequest(`${fixtureServer.url}/v1/chat/completions`, fixtureHeaders(fixture, encoding), CHAT_BODY);
-    const received = await readAll(response);
-    expect(received.equals(ENCODERS[encoding](FIXTURES[fixture].body))).toBe(true);
-    expectFixtureSpan(await oneSpan(), fixture);
-  });
+  it.each(cases)(
+    'https.request gets the exact wire bytes of a $encoding $fixture body, and the span its content',
+    async ({ fixture, encoding }) => {
+      const response = await rawRequest(
+        `${fixtureServer.url}/v1/chat/completions`,
+        fixtureHeaders(fixture, encoding),
+        CHAT_BODY,
+      );
+      const received = await readAll(response);
+      expect(received.equals(ENCODERS[encoding](FIXTURES[fixture].body))).toBe(true);
+      expectFixtureSpan(await oneSpan(), fixture);
+    },
+  );
 
   const decodingClients = {
     axios: async (fixture: FixtureName, encoding: Encoding) => {
@@ -166,19 +186,28 @@ describe('byte identity', () => {
     },
   };
   const decodedCases = Object.keys(decodingClients).flatMap((client) =>
-    (['json', 'sse'] as const).flatMap((fixture) => (['gzip', 'br'] as const).map((encoding) => ({ client, fixture, encoding }))),
+    (['json', 'sse'] as const).flatMap((fixture) =>
+      (['gzip', 'br'] as const).map((encoding) => ({ client, fixture, encoding })),
+    ),
   );
 
-  it.each(decodedCases)('$client decodes a $encoding $fixture body to the original bytes, unaffected', async ({ client, fixture, encoding }) => {
-    const received = await decodingClients[client as keyof typeof decodingClients](fixture, encoding);
-    expect(received.equals(FIXTURES[fixture].body)).toBe(true);
-    expectFixtureSpan(await oneSpan(), fixture);
-  });
+  it.each(decodedCases)(
+    '$client decodes a $encoding $fixture body to the original bytes, unaffected',
+    async ({ client, fixture, encoding }) => {
+      const received = await decodingClients[client as keyof typeof decodingClients](fixture, encoding);
+      expect(received.equals(FIXTURES[fixture].body)).toBe(true);
+      expectFixtureSpan(await oneSpan(), fixture);
+    },
+  );
 });
 
 describe('flow and pace stay the application’s', () => {
   it('leaves a response paused: a consumer that attaches late gets every byte', async () => {
-    const response = await rawRequest(`${fixtureServer.url}/v1/chat/completions`, fixtureHeaders('sse', 'gzip'), CHAT_BODY);
+    const response = await rawRequest(
+      `${fixtureServer.url}/v1/chat/completions`,
+      fixtureHeaders('sse', 'gzip'),
+      CHAT_BODY,
+    );
     expect(response.readableFlowing).toBeNull();
     await sleep(100);
     expect(response.readableFlowing).toBeNull();
@@ -192,7 +221,12 @@ describe('flow and pace stay the application’s', () => {
     const response = await rawRequest(
       `${gateway.url}/v1/chat/completions`,
       { authorization: API_KEY, 'content-type': 'application/json' },
-      JSON.stringify({ model: 'gpt-5-mini', messages: [{ role: 'user', content: 'Hi' }], stream: true, x_sim: { replyBytes: 2_000_000 } }),
+      JSON.stringify({
+        model: 'gpt-5-mini',
+        messages: [{ role: 'user', content: 'Hi' }],
+        stream: true,
+        x_sim: { replyBytes: 2_000_000 },
+      }),
     );
     await sleep(150);
     // Node stopped reading the socket once the response's buffer filled: nothing drained it.
@@ -211,12 +245,30 @@ describe('compressed responses from the simulated gateway', () => {
   it.each([false, true])('gives the same span for gzip as for plain (stream: %s)', async (stream) => {
     const attributesFor = async (mode: string[]) => {
       telemetry.reset();
-      const body = JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'Hi' }], stream, stream_options: { include_usage: true }, x_sim: { mode } });
-      const response = await rawRequest(`${gateway.url}/v1/chat/completions`, { authorization: API_KEY, 'content-type': 'application/json', 'accept-encoding': 'gzip' }, body);
+      const body = JSON.stringify({
+        model: 'gpt-5',
+        messages: [{ role: 'user', content: 'Hi' }],
+        stream,
+        stream_options: { include_usage: true },
+        x_sim: { mode },
+      });
+      const response = await rawRequest(
+        `${gateway.url}/v1/chat/completions`,
+        { authorization: API_KEY, 'content-type': 'application/json', 'accept-encoding': 'gzip' },
+        body,
+      );
       expect(response.headers['content-encoding']).toBe(mode.includes('gzip') ? 'gzip' : undefined);
       await readAll(response);
       const { attributes } = await oneSpan();
-      const { 'assemblyai.request_id': _id, 'gen_ai.response.id': _responseId, 'assemblyai.ratelimit.remaining': _r, 'assemblyai.ratelimit.reset': _reset, 'gen_ai.response.time_to_first_chunk': _ttfc, 'assemblyai.gateway.duration': _gatewayDuration, ...rest } = attributes;
+      const {
+        'assemblyai.request_id': _id,
+        'gen_ai.response.id': _responseId,
+        'assemblyai.ratelimit.remaining': _r,
+        'assemblyai.ratelimit.reset': _reset,
+        'gen_ai.response.time_to_first_chunk': _ttfc,
+        'assemblyai.gateway.duration': _gatewayDuration,
+        ...rest
+      } = attributes;
       return rest;
     };
     const plain = await attributesFor([]);
@@ -228,7 +280,12 @@ describe('compressed responses from the simulated gateway', () => {
 
 describe('request bodies', () => {
   it('reads the request from a body written one byte at a time', async () => {
-    const body = JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'Hi' }], max_tokens: 321, temperature: 0.5 });
+    const body = JSON.stringify({
+      model: 'gpt-5',
+      messages: [{ role: 'user', content: 'Hi' }],
+      max_tokens: 321,
+      temperature: 0.5,
+    });
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const request = http.request(`${gateway.url}/v1/chat/completions`, {
         method: 'POST',
@@ -241,16 +298,28 @@ describe('request bodies', () => {
     await readAll(response);
     const span = await oneSpan();
     expect(span.name).toBe('chat gpt-5');
-    expect(span.attributes).toMatchObject({ 'gen_ai.request.model': 'gpt-5', 'gen_ai.request.max_tokens': 321, 'gen_ai.request.temperature': 0.5 });
+    expect(span.attributes).toMatchObject({
+      'gen_ai.request.model': 'gpt-5',
+      'gen_ai.request.max_tokens': 321,
+      'gen_ai.request.temperature': 0.5,
+    });
   });
 
   it('finds the model of a body far larger than the parse window at its end', async () => {
     const transcript = 'a long transcript '.repeat(20_000);
     const body = `{"messages":[{"role":"user","content":"${transcript}"}],"max_tokens":50,"model":"claude-sonnet-4-6"}`;
-    const response = await rawRequest(`${gateway.url}/v1/chat/completions`, { authorization: API_KEY, 'content-type': 'application/json' }, body);
+    const response = await rawRequest(
+      `${gateway.url}/v1/chat/completions`,
+      { authorization: API_KEY, 'content-type': 'application/json' },
+      body,
+    );
     await readAll(response);
     const span = await oneSpan();
-    expect(span.attributes).toMatchObject({ 'gen_ai.request.model': 'claude-sonnet-4-6', 'gen_ai.request.max_tokens': 50, 'http.response.status_code': 200 });
+    expect(span.attributes).toMatchObject({
+      'gen_ai.request.model': 'claude-sonnet-4-6',
+      'gen_ai.request.max_tokens': 50,
+      'http.response.status_code': 200,
+    });
   });
 
   it('observes http.get of /v1/models as list_models', async () => {
@@ -261,6 +330,10 @@ describe('request bodies', () => {
     expect(models.data.length).toBeGreaterThan(0);
     const span = await oneSpan();
     expect(span.name).toBe('list_models');
-    expect(span.attributes).toMatchObject({ 'gen_ai.operation.name': 'list_models', 'http.request.method': 'GET', 'http.response.status_code': 200 });
+    expect(span.attributes).toMatchObject({
+      'gen_ai.operation.name': 'list_models',
+      'http.request.method': 'GET',
+      'http.response.status_code': 200,
+    });
   });
 });

@@ -43,8 +43,10 @@ function installForeignWrapper(): { activeSpans: (Span | undefined)[]; wrapper: 
 
 function chat(model: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const request = http.request(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'sim-key' } }, (res) =>
-      res.resume().on('end', resolve),
+    const request = http.request(
+      `${gateway.url}/v1/chat/completions`,
+      { method: 'POST', headers: { authorization: 'sim-key' } },
+      (res) => res.resume().on('end', resolve),
     );
     request.on('error', reject);
     request.end(JSON.stringify({ model, messages: [{ role: 'user', content: 'Hi' }], max_tokens: 64 }));
@@ -64,10 +66,14 @@ it('sits above a wrapper installed after it, which then runs inside the GenAI sp
   await chat('gpt-5');
   const [span] = await telemetry.waitForSpans(1);
   expect(activeSpans).toHaveLength(1);
-  expect(activeSpans[0]?.spanContext().spanId).toBe(span!.spanContext().spanId);
+  expect(activeSpans[0]?.spanContext().spanId).toBe(span.spanContext().spanId);
   // Started before the body was written; the body then named the model.
-  expect(span!.name).toBe('chat gpt-5');
-  expect(span!.attributes).toMatchObject({ 'gen_ai.request.model': 'gpt-5', 'gen_ai.request.max_tokens': 64, 'http.response.status_code': 200 });
+  expect(span.name).toBe('chat gpt-5');
+  expect(span.attributes).toMatchObject({
+    'gen_ai.request.model': 'gpt-5',
+    'gen_ai.request.max_tokens': 64,
+    'http.response.status_code': 200,
+  });
 
   telemetry.instrumentation.disable();
   expect(http.request).toBe(wrapper);
@@ -82,7 +88,9 @@ it('lets requests to other hosts through its wrapper without starting anything',
   const other = http.createServer((_req, res) => res.end('ok'));
   await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
   const { port } = other.address() as { port: number };
-  await new Promise((resolve) => http.request(`http://127.0.0.1:${port}/`, (res) => res.resume().on('end', resolve)).end());
+  await new Promise((resolve) =>
+    http.request(`http://127.0.0.1:${port}/`, (res) => res.resume().on('end', resolve)).end(),
+  );
   await new Promise((resolve) => other.close(resolve));
   expect(activeSpans).toEqual([undefined]);
   expect(telemetry.spans()).toHaveLength(0);

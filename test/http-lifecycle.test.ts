@@ -73,7 +73,7 @@ async function endedOnce(): Promise<ReadableSpan> {
   expect(telemetry.lifecycle.started).toBe(1);
   expect(telemetry.lifecycle.ended).toBe(1);
   expect(telemetry.lifecycle.endedTwice).toEqual([]);
-  return span!;
+  return span;
 }
 
 function firstChunk(response: http.IncomingMessage): Promise<void> {
@@ -95,12 +95,18 @@ describe('the application ends the call early', () => {
 
   it('ends the span with aborted when an AbortSignal fires mid-stream', async () => {
     const controller = new AbortController();
-    const { response, failure } = post(gateway.url, chatBody({ stream: true, x_sim: { mode: 'slow' } }), { signal: controller.signal });
+    const { response, failure } = post(gateway.url, chatBody({ stream: true, x_sim: { mode: 'slow' } }), {
+      signal: controller.signal,
+    });
     await firstChunk(await response);
     controller.abort();
     expect((await failure).name).toBe('AbortError');
     const span = await endedOnce();
-    expect(span.attributes).toMatchObject({ 'error.type': 'aborted', 'http.response.status_code': 200, 'gen_ai.request.stream': true });
+    expect(span.attributes).toMatchObject({
+      'error.type': 'aborted',
+      'http.response.status_code': 200,
+      'gen_ai.request.stream': true,
+    });
   });
 
   it('ends the span with aborted when the application destroys the request mid-body', async () => {
@@ -126,7 +132,9 @@ describe('the application ends the call early', () => {
 
 describe('client timeouts', () => {
   it('ends the span with timeout when a request timeout destroys a stalled stream', async () => {
-    const { request, response } = post(gateway.url, chatBody({ stream: true, x_sim: { mode: 'stall' } }), { timeout: 100 });
+    const { request, response } = post(gateway.url, chatBody({ stream: true, x_sim: { mode: 'stall' } }), {
+      timeout: 100,
+    });
     request.on('timeout', () => request.destroy());
     (await response).on('data', () => {});
     const span = await endedOnce();
@@ -136,7 +144,10 @@ describe('client timeouts', () => {
 
   it('ends the span with timeout when axios times out waiting for the response (its own timer)', async () => {
     const error = await axios
-      .post(`${slowGateway.url}/v1/chat/completions`, JSON.parse(chatBody()), { headers: { authorization: API_KEY }, timeout: 100 })
+      .post(`${slowGateway.url}/v1/chat/completions`, JSON.parse(chatBody()), {
+        headers: { authorization: API_KEY },
+        timeout: 100,
+      })
       .catch((e: unknown) => e);
     expect((error as { code?: string }).code).toBe('ECONNABORTED');
     const span = await endedOnce();
@@ -170,7 +181,7 @@ describe('network failures', () => {
     telemetry.instrumentation.setConfig({ ...configOf(telemetry), hosts: [{ host: `127.0.0.1:${port}` }] });
     try {
       const { failure } = post(`http://127.0.0.1:${port}`, chatBody());
-      expect((await failure as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
+      expect(((await failure) as NodeJS.ErrnoException).code).toBe('ECONNREFUSED');
       const span = await endedOnce();
       expect(span.attributes['error.type']).toBe('ECONNREFUSED');
     } finally {
@@ -246,5 +257,8 @@ it('counts a call once when the global fetch is a polyfill built on node:http', 
 
 /** The configuration setupTelemetry gave the instrumentation (setConfig replaces all of it). */
 function configOf(t: TestTelemetry) {
-  return { ...t.instrumentation.getConfig(), hosts: [gateway.port, slowGateway.port, hangUpPort].map((port) => ({ host: `127.0.0.1:${port}` })) };
+  return {
+    ...t.instrumentation.getConfig(),
+    hosts: [gateway.port, slowGateway.port, hangUpPort].map((port) => ({ host: `127.0.0.1:${port}` })),
+  };
 }

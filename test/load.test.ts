@@ -42,8 +42,14 @@ class Barrier {
       this.release = resolve;
       this.fail = reject;
     });
-    const timer = setTimeout(() => this.fail(new Error(`only ${this.arrived} of ${size} streams started within ${timeoutMs} ms`)), timeoutMs);
-    void this.allArrived.then(() => clearTimeout(timer), () => clearTimeout(timer));
+    const timer = setTimeout(
+      () => this.fail(new Error(`only ${this.arrived} of ${size} streams started within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    void this.allArrived.then(
+      () => clearTimeout(timer),
+      () => clearTimeout(timer),
+    );
   }
   arrive(): Promise<void> {
     if (++this.arrived === this.size) this.release();
@@ -69,7 +75,11 @@ const headers = { authorization: 'sim-load-key', 'content-type': 'application/js
 type StreamedCall = (tag: number, barrier: Barrier) => Promise<string>;
 
 const throughFetch: StreamedCall = async (tag, barrier) => {
-  const response = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers, body: JSON.stringify(streamRequest(tag)) });
+  const response = await fetch(`${gateway.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify(streamRequest(tag)),
+  });
   const reader = response.body!.getReader();
   const decoder = new TextDecoder();
   let text = '';
@@ -86,7 +96,11 @@ const throughFetch: StreamedCall = async (tag, barrier) => {
 };
 
 const throughAxios: StreamedCall = async (tag, barrier) => {
-  const response = await axios.post(`${gateway.url}/v1/chat/completions`, streamRequest(tag), { headers, responseType: 'stream', httpAgent: agent });
+  const response = await axios.post(`${gateway.url}/v1/chat/completions`, streamRequest(tag), {
+    headers,
+    responseType: 'stream',
+    httpAgent: agent,
+  });
   let text = '';
   let first = true;
   for await (const chunk of response.data as AsyncIterable<Buffer>) {
@@ -109,11 +123,11 @@ async function concurrentStreams(call: StreamedCall, firstTag: number, label: st
 
   const requestIdByTag = new Map<number, string>();
   texts.forEach((text, i) => {
-    const ids = new Set([...text.matchAll(/"request_id":"([^"]+)"/g)].map((m) => m[1]!));
+    const ids = new Set([...text.matchAll(/"request_id":"([^"]+)"/g)].map((m) => m[1]));
     // Every chunk of one stream carries its own response's id, and only that one.
     expect(ids.size).toBe(1);
     expect(text).toContain('data: [DONE]');
-    requestIdByTag.set(firstTag + i, [...ids][0]!);
+    requestIdByTag.set(firstTag + i, [...ids][0]);
   });
   expect(new Set(requestIdByTag.values()).size).toBe(CONCURRENCY);
 
@@ -122,20 +136,33 @@ async function concurrentStreams(call: StreamedCall, firstTag: number, label: st
     const tag = span.attributes['gen_ai.request.max_tokens'] as number;
     const expected = requestIdByTag.get(tag);
     if (span.attributes['assemblyai.request_id'] !== expected) {
-      crossTalk.push(`call ${tag}: span has ${String(span.attributes['assemblyai.request_id'])}, its response carried ${String(expected)}`);
+      crossTalk.push(
+        `call ${tag}: span has ${String(span.attributes['assemblyai.request_id'])}, its response carried ${String(expected)}`,
+      );
     }
-    if (span.attributes['error.type'] !== undefined) crossTalk.push(`call ${tag}: error.type ${String(span.attributes['error.type'])}`);
+    if (span.attributes['error.type'] !== undefined)
+      crossTalk.push(`call ${tag}: error.type ${String(span.attributes['error.type'])}`);
   }
   expect(crossTalk).toEqual([]);
   expect(new Set(spans.map((s) => s.attributes['gen_ai.request.max_tokens'])).size).toBe(CONCURRENCY);
   expect(telemetry.lifecycle.started).toBe(CONCURRENCY);
   expect(telemetry.lifecycle.ended).toBe(CONCURRENCY);
   expect(telemetry.lifecycle.endedTwice).toEqual([]);
-  console.log(`load: ${CONCURRENCY} concurrent streams through ${label} in ${(elapsed / 1000).toFixed(2)} s: ${spans.length} spans, each with its own request_id, all ended once`);
+  console.log(
+    `load: ${CONCURRENCY} concurrent streams through ${label} in ${(elapsed / 1000).toFixed(2)} s: ${spans.length} spans, each with its own request_id, all ended once`,
+  );
 }
 
 describe('concurrent streamed calls keep their telemetry apart', () => {
-  it(`gives each of ${CONCURRENCY} concurrent fetch streams the request_id of its own response`, () => concurrentStreams(throughFetch, 1, 'fetch'), 90_000);
+  it(
+    `gives each of ${CONCURRENCY} concurrent fetch streams the request_id of its own response`,
+    () => concurrentStreams(throughFetch, 1, 'fetch'),
+    90_000,
+  );
 
-  it(`gives each of ${CONCURRENCY} concurrent axios streams the request_id of its own response`, () => concurrentStreams(throughAxios, 100_001, 'axios'), 90_000);
+  it(
+    `gives each of ${CONCURRENCY} concurrent axios streams the request_id of its own response`,
+    () => concurrentStreams(throughAxios, 100_001, 'axios'),
+    90_000,
+  );
 });

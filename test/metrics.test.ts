@@ -73,14 +73,19 @@ async function chat(o: ChatOptions = {}): Promise<{ status: number; headers: Hea
     }),
     signal: o.signal,
   });
-  return { status: response.status, headers: response.headers, text: o.stream ? await readStream(response) : await response.text() };
+  return {
+    status: response.status,
+    headers: response.headers,
+    text: o.stream ? await readStream(response) : await response.text(),
+  };
 }
 
 /** Reads a streamed body chunk by chunk, as streaming clients (the openai SDK) do. */
 async function readStream(response: Response): Promise<string> {
   const decoder = new TextDecoder();
   let text = '';
-  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true });
+  for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>)
+    text += decoder.decode(chunk, { stream: true });
   return text + decoder.decode();
 }
 
@@ -112,7 +117,7 @@ function where<T>(list: DataPoint<T>[], attributes: Attributes): DataPoint<T>[] 
 /** The usage a body reported, in either naming (`input_tokens` or OpenAI's `prompt_tokens`). */
 function usageOf(body: string): { input: number; output: number } {
   const { usage } = JSON.parse(body) as { usage: Record<string, number> };
-  return { input: usage.input_tokens ?? usage.prompt_tokens!, output: usage.output_tokens ?? usage.completion_tokens! };
+  return { input: usage.input_tokens ?? usage.prompt_tokens, output: usage.output_tokens ?? usage.completion_tokens };
 }
 
 describe('gen_ai.client.operation.duration', () => {
@@ -124,7 +129,12 @@ describe('gen_ai.client.operation.duration', () => {
     const response = await fetch(`${us.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: API_KEY, 'content-type': 'application/json' },
-      body: JSON.stringify({ model: 'gemini-2.5-flash', messages: [{ role: 'user', content: 'hi' }], stream: true, x_sim: { mode: 'slow', replyBytes: 20_000 } }),
+      body: JSON.stringify({
+        model: 'gemini-2.5-flash',
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+        x_sim: { mode: 'slow', replyBytes: 20_000 },
+      }),
       signal: controller.signal,
     });
     const bodyReader = response.body!.getReader();
@@ -138,10 +148,10 @@ describe('gen_ai.client.operation.duration', () => {
     const byModel = (model: string) => where(duration, { 'gen_ai.request.model': model });
     for (const model of ['claude-sonnet-4-6', 'claude-opus-4-6', 'gpt-5-mini', 'gemini-2.5-flash']) {
       expect(byModel(model), model).toHaveLength(1);
-      expect(byModel(model)[0]!.value.count, model).toBe(1);
+      expect(byModel(model)[0].value.count, model).toBe(1);
     }
-    expect(byModel('gemini-2.5-flash')[0]!.attributes['error.type']).toBe('aborted');
-    expect(byModel('claude-sonnet-4-6')[0]!.attributes).toEqual({
+    expect(byModel('gemini-2.5-flash')[0].attributes['error.type']).toBe('aborted');
+    expect(byModel('claude-sonnet-4-6')[0].attributes).toEqual({
       'gen_ai.operation.name': 'chat',
       'gen_ai.provider.name': 'assemblyai',
       'gen_ai.request.model': 'claude-sonnet-4-6',
@@ -168,7 +178,7 @@ describe('gen_ai.client.operation.duration', () => {
     expect(countBy('unauthorized')).toBe(1);
     expect(countBy('internal_error')).toBe(1);
     // A failed call has no response model; success points carry no error.type key at all.
-    expect(where(duration, { 'error.type': 'rate_limited' })[0]!.attributes).not.toHaveProperty('gen_ai.response.model');
+    expect(where(duration, { 'error.type': 'rate_limited' })[0].attributes).not.toHaveProperty('gen_ai.response.model');
     for (const p of duration.filter((d) => d.attributes['error.type'] === undefined)) {
       expect(Object.keys(p.attributes)).not.toContain('error.type');
     }
@@ -178,9 +188,9 @@ describe('gen_ai.client.operation.duration', () => {
     await chat({ model: 'gpt-5-mini', stream: true });
     const all = await collect(1);
     const advised = [0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48, 40.96, 81.92];
-    expect(histogramPoints(all, DURATION)[0]!.value.buckets.boundaries).toEqual(advised);
-    expect(histogramPoints(all, TTFC)[0]!.value.buckets.boundaries).toEqual(advised);
-    expect(histogramPoints(all, TOKEN_USAGE)[0]!.value.buckets.boundaries).toEqual([
+    expect(histogramPoints(all, DURATION)[0].value.buckets.boundaries).toEqual(advised);
+    expect(histogramPoints(all, TTFC)[0].value.buckets.boundaries).toEqual(advised);
+    expect(histogramPoints(all, TOKEN_USAGE)[0].value.buckets.boundaries).toEqual([
       1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304, 16777216, 67108864,
     ]);
   });
@@ -200,7 +210,7 @@ describe('gen_ai.client.token.usage', () => {
     const point = (model: string, type: string) => {
       const found = where(tokens, { 'gen_ai.request.model': model, 'gen_ai.token.type': type });
       expect(found, `${model} ${type}`).toHaveLength(1);
-      return found[0]!.value;
+      return found[0].value;
     };
     expect(point('claude-haiku-4-5-20251001', 'input')).toMatchObject({ count: 1, sum: expected.input });
     expect(point('claude-haiku-4-5-20251001', 'output')).toMatchObject({ count: 1, sum: expected.output });
@@ -225,11 +235,11 @@ describe('gen_ai.client.operation.time_to_first_chunk', () => {
     const all = await collect(3);
     const ttfc = histogramPoints(all, TTFC);
     expect(ttfc).toHaveLength(1);
-    expect(ttfc[0]!.attributes['gen_ai.request.model']).toBe('gpt-5');
-    expect(ttfc[0]!.value.count).toBe(1);
-    const duration = where(histogramPoints(all, DURATION), { 'gen_ai.request.model': 'gpt-5' })[0]!;
-    expect(ttfc[0]!.value.sum).toBeGreaterThan(0);
-    expect(ttfc[0]!.value.sum).toBeLessThanOrEqual(duration.value.sum!);
+    expect(ttfc[0].attributes['gen_ai.request.model']).toBe('gpt-5');
+    expect(ttfc[0].value.count).toBe(1);
+    const duration = where(histogramPoints(all, DURATION), { 'gen_ai.request.model': 'gpt-5' })[0];
+    expect(ttfc[0].value.sum).toBeGreaterThan(0);
+    expect(ttfc[0].value.sum).toBeLessThanOrEqual(duration.value.sum!);
   });
 });
 
@@ -260,7 +270,7 @@ describe('assemblyai.ratelimit.* gauges', () => {
     }
     for (const [key, expected] of last) {
       const [model, region] = key.split('|');
-      const attributes = { 'gen_ai.request.model': model!, 'assemblyai.region': region! };
+      const attributes = { 'gen_ai.request.model': model, 'assemblyai.region': region };
       const remaining = points<number>(all, REMAINING).find((p) => sameAttributes(p.attributes, attributes));
       const limit = points<number>(all, LIMIT).find((p) => sameAttributes(p.attributes, attributes));
       expect(remaining?.value, `${key} remaining`).toBe(expected.remaining);
@@ -274,7 +284,10 @@ describe('assemblyai.ratelimit.* gauges', () => {
     eu.resetRateLimits();
     await chat({ model: 'gpt-5', gateway: eu });
     const all = await collect(5);
-    const remaining = where(points<number>(all, REMAINING), { 'gen_ai.request.model': 'gpt-5', 'assemblyai.region': 'eu' });
+    const remaining = where(points<number>(all, REMAINING), {
+      'gen_ai.request.model': 'gpt-5',
+      'assemblyai.region': 'eu',
+    });
     expect(remaining.map((p) => p.value)).toEqual([2]);
   });
 });
@@ -284,7 +297,7 @@ describe('metric attributes', () => {
     const content = 'Secret prompt text 7f3a9c about the quarterly numbers';
     const requestIds: string[] = [];
     const remember = (r: { headers: Headers; text: string }) => {
-      for (const m of r.text.matchAll(/"(?:request_id|id)"\s*:\s*"([^"]+)"/g)) requestIds.push(m[1]!);
+      for (const m of r.text.matchAll(/"(?:request_id|id)"\s*:\s*"([^"]+)"/g)) requestIds.push(m[1]);
       const header = r.headers.get('x-request-id');
       if (header) requestIds.push(header);
     };
@@ -367,22 +380,34 @@ describe('OTEL_SEMCONV_STABILITY_OPT_IN', () => {
     const populated = all.filter((m) => m.dataPoints.length > 0).map((m) => m.descriptor.name);
     expect(populated).not.toContain(TOKEN_USAGE);
     expect(populated).not.toContain(TTFC);
-    for (const name of [INFERENCE_DURATION, INFERENCE_TTFC, USAGE_INPUT, USAGE_OUTPUT, OPERATION_INPUT, OPERATION_OUTPUT]) {
+    for (const name of [
+      INFERENCE_DURATION,
+      INFERENCE_TTFC,
+      USAGE_INPUT,
+      USAGE_OUTPUT,
+      OPERATION_INPUT,
+      OPERATION_OUTPUT,
+    ]) {
       expect(populated).toContain(name);
     }
     // Only list_models (not an inference operation) stays on the old duration.
     expect(histogramPoints(all, DURATION).map((p) => p.attributes['gen_ai.operation.name'])).toEqual(['list_models']);
-    expect(histogramPoints(all, INFERENCE_DURATION).map((p) => p.attributes['gen_ai.operation.name'])).toEqual(['chat', 'chat']);
-    expect(histogramPoints(all, INFERENCE_TTFC).map((p) => p.attributes['gen_ai.request.model'])).toEqual(['gpt-5-mini']);
+    expect(histogramPoints(all, INFERENCE_DURATION).map((p) => p.attributes['gen_ai.operation.name'])).toEqual([
+      'chat',
+      'chat',
+    ]);
+    expect(histogramPoints(all, INFERENCE_TTFC).map((p) => p.attributes['gen_ai.request.model'])).toEqual([
+      'gpt-5-mini',
+    ]);
 
     const usage = usageOf(json.text);
     const input = where(points<number>(all, USAGE_INPUT), { 'gen_ai.request.model': 'gpt-5' });
     expect(metric(all, USAGE_INPUT)!.dataPointType).toBe(DataPointType.SUM);
     expect(input).toHaveLength(1);
-    expect(input[0]!.value).toBe(usage.input);
-    expect(input[0]!.attributes['gen_ai.token.modality']).toBe('unknown');
-    expect(where(points<number>(all, USAGE_OUTPUT), { 'gen_ai.request.model': 'gpt-5' })[0]!.value).toBe(usage.output);
-    expect(where(histogramPoints(all, OPERATION_OUTPUT), { 'gen_ai.request.model': 'gpt-5' })[0]!.value).toMatchObject({
+    expect(input[0].value).toBe(usage.input);
+    expect(input[0].attributes['gen_ai.token.modality']).toBe('unknown');
+    expect(where(points<number>(all, USAGE_OUTPUT), { 'gen_ai.request.model': 'gpt-5' })[0].value).toBe(usage.output);
+    expect(where(histogramPoints(all, OPERATION_OUTPUT), { 'gen_ai.request.model': 'gpt-5' })[0].value).toMatchObject({
       count: 1,
       sum: usage.output,
     });
@@ -392,7 +417,7 @@ describe('OTEL_SEMCONV_STABILITY_OPT_IN', () => {
     optIn('gen_ai_latest_experimental');
     await chat({ model: 'gpt-5', sim: { status: 429 } });
     const all = await collect(1);
-    expect(histogramPoints(all, INFERENCE_DURATION)[0]!.attributes['error.type']).toBe('rate_limited');
+    expect(histogramPoints(all, INFERENCE_DURATION)[0].attributes['error.type']).toBe('rate_limited');
     // A failed operation has no token counts, not zero (GenAI semconv).
     for (const name of [OPERATION_INPUT, USAGE_INPUT, USAGE_OUTPUT]) expect(points(all, name), name).toHaveLength(0);
   });
@@ -401,12 +426,12 @@ describe('OTEL_SEMCONV_STABILITY_OPT_IN', () => {
     optIn('gen_ai_latest_experimental');
     await chat({ model: 'gpt-5' });
     const all = await collect(1);
-    expect(histogramPoints(all, OPERATION_INPUT)[0]!.value.count).toBe(1);
+    expect(histogramPoints(all, OPERATION_INPUT)[0].value.count).toBe(1);
     for (const name of [USAGE_INPUT, USAGE_OUTPUT]) {
       const [point] = points<number>(all, name);
-      expect(point!.value).toBeGreaterThan(0);
-      expect(point!.attributes).not.toHaveProperty('error.type');
-      expect(point!.attributes['gen_ai.token.modality']).toBe('unknown');
+      expect(point.value).toBeGreaterThan(0);
+      expect(point.attributes).not.toHaveProperty('error.type');
+      expect(point.attributes['gen_ai.token.modality']).toBe('unknown');
     }
   });
 
@@ -414,11 +439,19 @@ describe('OTEL_SEMCONV_STABILITY_OPT_IN', () => {
     optIn('gen_ai_latest_experimental/dup');
     await chat({ model: 'gpt-5', stream: true });
     const all = await collect(1);
-    for (const name of [DURATION, TTFC, TOKEN_USAGE, INFERENCE_DURATION, INFERENCE_TTFC, USAGE_INPUT, OPERATION_INPUT]) {
+    for (const name of [
+      DURATION,
+      TTFC,
+      TOKEN_USAGE,
+      INFERENCE_DURATION,
+      INFERENCE_TTFC,
+      USAGE_INPUT,
+      OPERATION_INPUT,
+    ]) {
       expect(points(all, name), name).not.toHaveLength(0);
     }
-    expect(histogramPoints(all, DURATION)[0]!.value.count).toBe(1);
-    expect(histogramPoints(all, INFERENCE_DURATION)[0]!.value.count).toBe(1);
+    expect(histogramPoints(all, DURATION)[0].value.count).toBe(1);
+    expect(histogramPoints(all, INFERENCE_DURATION)[0].value.count).toBe(1);
   });
 });
 

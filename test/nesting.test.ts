@@ -43,7 +43,13 @@ describe.each(['gateway-first', 'http-first'])('instrumentations registered %s',
   it('gives each call one GenAI span whose child is the HTTP span of its request (fetch, axios, node-fetch, http.request, http.get)', async () => {
     const { spans, warnings } = await runApp(order);
     const { genAi, http, parentOf } = tree(spans);
-    expect(genAi.map((s) => s.name).sort()).toEqual(['chat gpt-5', 'chat gpt-5', 'chat gpt-5', 'chat gpt-5', 'list_models']);
+    expect(genAi.map((s) => s.name).sort()).toEqual([
+      'chat gpt-5',
+      'chat gpt-5',
+      'chat gpt-5',
+      'chat gpt-5',
+      'list_models',
+    ]);
     expect(http).toHaveLength(5);
     for (const span of genAi) expect(parentOf(span)).toBeUndefined();
     for (const span of http) {
@@ -66,7 +72,7 @@ it('warns, and nests later calls right, when a call is made in the same tick as 
   expect(genAi).toHaveLength(6);
   const underHttp = genAi.filter((s) => parentOf(s) !== undefined);
   expect(underHttp).toHaveLength(1);
-  expect(parentOf(underHttp[0]!)?.scope).toBe('@opentelemetry/instrumentation-http');
+  expect(parentOf(underHttp[0])?.scope).toBe('@opentelemetry/instrumentation-http');
   expect(warnings).toHaveLength(1);
   expect(warnings[0]).toMatch(/node:http was wrapped by another instrumentation after this one/);
 });

@@ -47,7 +47,10 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     // The app: this instrumentation, metrics served by the OpenTelemetry Prometheus exporter.
     const exporter = new PrometheusExporter({ preventServerStart: true });
     meterProvider = new MeterProvider({ readers: [exporter] });
-    instrumentation = new LlmGatewayInstrumentation({ enabled: false, hosts: [{ host: `127.0.0.1:${gateway.port}`, region: REGION }] });
+    instrumentation = new LlmGatewayInstrumentation({
+      enabled: false,
+      hosts: [{ host: `127.0.0.1:${gateway.port}`, region: REGION }],
+    });
     instrumentation.setMeterProvider(meterProvider);
     instrumentation.enable();
     metricsServer = createServer((req, res) => exporter.getMetricsRequestHandler(req, res));
@@ -68,8 +71,8 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
       scrape_configs: { job_name: string; static_configs: { targets: string[] }[] }[];
     };
     config.global = { ...config.global, scrape_interval: '1s', evaluation_interval: '1s' };
-    config.scrape_configs[0]!.static_configs = [{ targets: [appTarget] }];
-    job = config.scrape_configs[0]!.job_name;
+    config.scrape_configs[0].static_configs = [{ targets: [appTarget] }];
+    job = config.scrape_configs[0].job_name;
     await writeFile(join(dir, 'prometheus.yml'), stringify(config));
 
     const port = await freePort();
@@ -90,7 +93,11 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     server.stdout!.on('data', keepLog);
     server.stderr!.on('data', keepLog);
     await waitFor('Prometheus to be ready', async () => (await fetch(`${promUrl}/-/ready`)).ok, 15_000);
-    await waitFor('the first scrape of the app', async () => (await query(`up{job="${job}"} == 1`)).length === 1, 15_000);
+    await waitFor(
+      'the first scrape of the app',
+      async () => (await query(`up{job="${job}"} == 1`)).length === 1,
+      15_000,
+    );
   });
 
   function killServer(): void {
@@ -117,7 +124,12 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     const response = await fetch(`${gateway!.url}/v1/chat/completions`, {
       method: 'POST',
       headers: { authorization: 'sim-key', 'content-type': 'application/json' },
-      body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hello' }], ...(stream ? { stream: true } : {}), ...extra }),
+      body: JSON.stringify({
+        model,
+        messages: [{ role: 'user', content: 'hello' }],
+        ...(stream ? { stream: true } : {}),
+        ...extra,
+      }),
     });
     // Streams are read chunk by chunk, as streaming clients do.
     if (stream) for await (const _chunk of response.body as unknown as AsyncIterable<Uint8Array>);
@@ -133,10 +145,19 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
   }
 
   async function query(promql: string): Promise<{ metric: Record<string, string>; value: [number, string] }[]> {
-    return (await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(`/api/v1/query?query=${encodeURIComponent(promql)}`)).result;
+    return (
+      await api<{ result: { metric: Record<string, string>; value: [number, string] }[] }>(
+        `/api/v1/query?query=${encodeURIComponent(promql)}`,
+      )
+    ).result;
   }
 
-  async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number, tick?: () => Promise<unknown>): Promise<void> {
+  async function waitFor(
+    what: string,
+    check: () => Promise<boolean>,
+    timeoutMs: number,
+    tick?: () => Promise<unknown>,
+  ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {
@@ -155,20 +176,37 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     // fallback rules query what these record.
     expect(await chat('claude-sonnet-4-6', false, { x_sim: { cachedTokens: 8 } })).toBe(200);
     expect(await chat('claude-sonnet-4-6', true)).toBe(200);
-    expect(await chat('gpt-5-mini', false, { fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['gpt-5-mini'] } })).toBe(200);
+    expect(
+      await chat('gpt-5-mini', false, { fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['gpt-5-mini'] } }),
+    ).toBe(200);
     const names = async () =>
-      new Set((await api<Record<string, string>[]>(`/api/v1/series?match[]=${encodeURIComponent('{__name__=~"gen_ai_.+|assemblyai_.+"}')}`)).map((s) => s.__name__));
-    await waitFor('the call metrics to be scraped', async () => (await names()).has('gen_ai_client_operation_time_to_first_chunk_bucket'), 10_000);
+      new Set(
+        (
+          await api<Record<string, string>[]>(
+            `/api/v1/series?match[]=${encodeURIComponent('{__name__=~"gen_ai_.+|assemblyai_.+"}')}`,
+          )
+        ).map((s) => s.__name__),
+      );
+    await waitFor(
+      'the call metrics to be scraped',
+      async () => (await names()).has('gen_ai_client_operation_time_to_first_chunk_bucket'),
+      10_000,
+    );
 
     const stored = await names();
-    const alerts = parse(await readFile(join(ROOT, 'examples/prometheus/alerts.yml'), 'utf8')) as { groups: { rules: { expr: string }[] }[] };
+    const alerts = parse(await readFile(join(ROOT, 'examples/prometheus/alerts.yml'), 'utf8')) as {
+      groups: { rules: { expr: string }[] }[];
+    };
     const exprs = alerts.groups.flatMap((g) => g.rules.map((r) => r.expr)).join('\n');
     const referenced = new Set(exprs.match(/\b(?:gen_ai_client|assemblyai_ratelimit)_\w+/g));
     expect(referenced.size).toBeGreaterThanOrEqual(5);
     for (const name of referenced) expect(stored, `${name} (from alerts.yml)`).toContain(name);
     // The JS exporter adds no unit suffix (`_seconds`), and `_total` only to counters (the usage details).
-    const counters = /^gen_ai_client_inference_usage_(cache_read_input|cache_write_input|reasoning_output)_tokens_total$/;
-    expect([...stored].filter((n) => n.includes('_seconds') || (n.endsWith('_total') && !counters.test(n)))).toEqual([]);
+    const counters =
+      /^gen_ai_client_inference_usage_(cache_read_input|cache_write_input|reasoning_output)_tokens_total$/;
+    expect([...stored].filter((n) => n.includes('_seconds') || (n.endsWith('_total') && !counters.test(n)))).toEqual(
+      [],
+    );
 
     const [remaining] = await query(`assemblyai_ratelimit_remaining{gen_ai_request_model="claude-sonnet-4-6"}`);
     expect(remaining?.metric).toMatchObject({
@@ -188,7 +226,9 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
     const wanted = ['LlmGatewayRateLimited', 'LlmGatewayRateLimitNearlyExhausted'];
     let alerts: PromAlert[] = [];
     const firing = (name: string) =>
-      alerts.find((a) => a.state === 'firing' && a.labels.alertname === name && a.labels.gen_ai_request_model === MODEL);
+      alerts.find(
+        (a) => a.state === 'firing' && a.labels.alertname === name && a.labels.gen_ai_request_model === MODEL,
+      );
     // The app keeps calling (and keeps being refused) while Prometheus scrapes and evaluates.
     await waitFor(
       `${wanted.join(' and ')} to fire`,
@@ -202,12 +242,20 @@ describe.runIf(prometheus.path !== undefined)('alert rules on a real Prometheus 
 
     for (const name of wanted) {
       const alert = firing(name)!;
-      expect(alert.labels).toMatchObject({ alertname: name, severity: 'warning', job, gen_ai_request_model: MODEL, assemblyai_region: REGION });
+      expect(alert.labels).toMatchObject({
+        alertname: name,
+        severity: 'warning',
+        job,
+        gen_ai_request_model: MODEL,
+        assemblyai_region: REGION,
+      });
       expect(alert.annotations.summary).toContain(`${MODEL} in ${REGION}`);
       expect(alert.annotations.description).toContain('X-RateLimit-Reset');
     }
     // Quiet where it should be: no auth failure, no 5xx, and the model with headroom is not named.
-    const others = alerts.filter((a) => !wanted.includes(a.labels.alertname!) || a.labels.gen_ai_request_model !== MODEL);
+    const others = alerts.filter(
+      (a) => !wanted.includes(a.labels.alertname) || a.labels.gen_ai_request_model !== MODEL,
+    );
     expect(others.map((a) => `${a.labels.alertname} ${a.labels.gen_ai_request_model}`)).toEqual([]);
   }, 45_000);
 });

@@ -37,7 +37,8 @@ function appEnv(serviceName: string, extra: Record<string, string> = {}): NodeJS
 
 const registerEntry = () => join(build.dir, 'dist', 'esm', 'register.mjs');
 const spansOf = (service: string) => receiver.spans.filter((s) => s.resource['service.name'] === service);
-const genAiSpansOf = (service: string) => spansOf(service).filter((s) => s.attributes['gen_ai.operation.name'] === 'chat');
+const genAiSpansOf = (service: string) =>
+  spansOf(service).filter((s) => s.attributes['gen_ai.operation.name'] === 'chat');
 
 function childrenOf(parent: ReceivedSpan, service: string): ReceivedSpan[] {
   return spansOf(service).filter((s) => s.parentSpanId === parent.spanId && s.traceId === parent.traceId);
@@ -58,7 +59,9 @@ describe.each([
     expect(result.stderr).toBe('');
     expect(result.code).toBe(3);
     const calls = JSON.parse(result.stdout.trim()) as { fetchRequestId: string; streamResponseId: string };
-    await receiver.waitFor(() => genAiSpansOf(service).length === 2 && receiver.metrics.some((m) => m.resource['service.name'] === service));
+    await receiver.waitFor(
+      () => genAiSpansOf(service).length === 2 && receiver.metrics.some((m) => m.resource['service.name'] === service),
+    );
 
     const paths = new Set(receiver.requests.filter((r) => r.contentType === contentType).map((r) => r.path));
     expect(paths).toContain('/v1/traces');
@@ -88,7 +91,11 @@ describe.each([
     expect(fetchSpan!.attributes['gen_ai.usage.output_tokens']).toBeGreaterThan(0);
     expect(streamSpan).toMatchObject({
       name: 'chat claude-sonnet-4-6',
-      attributes: { 'gen_ai.request.stream': true, 'gen_ai.response.id': calls.streamResponseId, 'http.response.status_code': 200 },
+      attributes: {
+        'gen_ai.request.stream': true,
+        'gen_ai.response.id': calls.streamResponseId,
+        'http.response.status_code': 200,
+      },
     });
     expect(streamSpan!.attributes['gen_ai.usage.input_tokens']).toBeGreaterThan(0);
 
@@ -101,14 +108,17 @@ describe.each([
       const children = childrenOf(span, service);
       expect(children).toHaveLength(1);
       expect(children[0]).toMatchObject({ name: 'POST', kind: SPAN_KIND_CLIENT, scope });
-      expect(children[0]!.attributes['http.response.status_code']).toBe(200);
+      expect(children[0].attributes['http.response.status_code']).toBe(200);
     }
 
     const metrics = receiver.metrics.filter((m) => m.resource['service.name'] === service);
     const duration = metrics.find((m) => m.name === 'gen_ai.client.operation.duration');
     expect(duration).toMatchObject({ type: 'histogram', unit: 's' });
     expect(duration!.points.reduce((n, p) => n + (p.count ?? 0), 0)).toBe(2);
-    expect(duration!.points[0]!.attributes).toMatchObject({ 'gen_ai.request.model': 'claude-sonnet-4-6', 'assemblyai.region': 'us' });
+    expect(duration!.points[0].attributes).toMatchObject({
+      'gen_ai.request.model': 'claude-sonnet-4-6',
+      'assemblyai.region': 'us',
+    });
     const tokens = metrics.find((m) => m.name === 'gen_ai.client.token.usage');
     expect(new Set(tokens!.points.map((p) => p.attributes['gen_ai.token.type']))).toEqual(new Set(['input', 'output']));
     expect(metrics.find((m) => m.name === 'assemblyai.ratelimit.remaining')?.type).toBe('gauge');

@@ -209,7 +209,10 @@ describe('validation', () => {
   });
 
   it('rejects stream on a model without stream support', async () => {
-    await expectInvalid(await chat(gw, { model: 'gpt-oss-20b', stream: true }), 'model gpt-oss-20b does not support stream');
+    await expectInvalid(
+      await chat(gw, { model: 'gpt-oss-20b', stream: true }),
+      'model gpt-oss-20b does not support stream',
+    );
     expect((await chat(gw, { model: 'gpt-oss-20b', stream: false })).status).toBe(200);
   });
 
@@ -295,7 +298,9 @@ describe('chat completions', () => {
 
   it('is deterministic and accepts prompt and text-part content', async () => {
     const a = (await (await chat(gw, { messages: undefined, prompt: 'hello world' })).json()) as Json;
-    const b = (await (await chat(gw, { messages: [{ role: 'user', content: [{ type: 'text', text: 'hello world' }] }] })).json()) as Json;
+    const b = (await (
+      await chat(gw, { messages: [{ role: 'user', content: [{ type: 'text', text: 'hello world' }] }] })
+    ).json()) as Json;
     expect(a.choices[0].message.content).toBe(b.choices[0].message.content);
     expect(a.usage.input_tokens).toBe(2);
     expect(a.request).toEqual({ model: 'claude-sonnet-4-6', max_tokens: 1000 });
@@ -329,16 +334,21 @@ describe('streamed chat completions', () => {
     expect(done).toBe(true);
 
     const [first, ...rest] = chunks;
-    expect(first!.choices[0]).toEqual({
+    expect(first.choices[0]).toEqual({
       index: 0,
       delta: { role: 'assistant', content: '' },
       logprobs: null,
       finish_reason: null,
     });
-    const id = first!.id as string;
+    const id = first.id as string;
     expect(id).toMatch(/^chatcmpl-/);
     for (const chunk of chunks) {
-      expect(chunk).toMatchObject({ id, object: 'chat.completion.chunk', created: first!.created, model: 'claude-sonnet-4-6' });
+      expect(chunk).toMatchObject({
+        id,
+        object: 'chat.completion.chunk',
+        created: first.created,
+        model: 'claude-sonnet-4-6',
+      });
       expect(chunk).not.toHaveProperty('request_id');
       expect(chunk.usage.prompt_tokens).toBe(6);
     }
@@ -365,7 +375,7 @@ describe('streamed chat completions', () => {
     expect(done).toBe(true);
     expect(chunks.some((chunk) => 'usage' in chunk)).toBe(false);
     expect(chunks).toHaveLength(3);
-    expect(chunks[2]!.choices[0].finish_reason).toBe('length');
+    expect(chunks[2].choices[0].finish_reason).toBe('length');
   });
 
   it('puts the same request_id on every chunk with streamRequestId', async () => {
@@ -381,7 +391,9 @@ describe('streamed chat completions', () => {
   });
 
   it('streams replyBytes as ~1 KB chunks (1 MB)', async () => {
-    const { chunks, done } = sseEvents(await (await chat(gw, { stream: true }, { 'x-sim-reply-bytes': '1000000' })).text());
+    const { chunks, done } = sseEvents(
+      await (await chat(gw, { stream: true }, { 'x-sim-reply-bytes': '1000000' })).text(),
+    );
     expect(done).toBe(true);
     expect(contentOf(chunks)).toHaveLength(1_000_000);
     // ~1 KB per chunk: 1 MB is some hundreds of events, not one per word
@@ -404,7 +416,10 @@ describe('streamed chat completions', () => {
 });
 
 describe('speech understanding', () => {
-  const request = { speech_understanding: { request: { translation: { target_languages: ['de'] } } }, transcript_id: 't-1' };
+  const request = {
+    speech_understanding: { request: { translation: { target_languages: ['de'] } } },
+    transcript_id: 't-1',
+  };
 
   it('answers /v1/understanding with its own rate-limit service', async () => {
     const res = await post(gw, '/v1/understanding', request);
@@ -435,7 +450,11 @@ describe('unknown paths', () => {
     const res = await fetch(`${gw.url}/v1/completions`, { method: 'POST' });
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({
-      error: { code: 'not_found', message: 'no route for POST /v1/completions', request_id: expect.stringMatching(SEED_ID) },
+      error: {
+        code: 'not_found',
+        message: 'no route for POST /v1/completions',
+        request_id: expect.stringMatching(SEED_ID),
+      },
     });
   });
 });
@@ -482,7 +501,11 @@ describe('scenarios: forced status and envelopes', () => {
       code: 503,
     });
     const auth = await chat(gw, {}, { 'x-sim-status': '403', 'x-sim-envelope': 'auth' });
-    expect(await auth.json()).toEqual({ error: expect.any(String), status: 'error', request_id: expect.stringMatching(UUID) });
+    expect(await auth.json()).toEqual({
+      error: expect.any(String),
+      status: 'error',
+      request_id: expect.stringMatching(UUID),
+    });
     const documented = await chat(gw, {}, { 'x-sim-status': '500', 'x-sim-envelope': 'documented' });
     expect(await documented.json()).toEqual({ error: { code: 500, message: expect.any(String), metadata: {} } });
   });
@@ -525,7 +548,7 @@ describe('scenarios: forced status and envelopes', () => {
       ['x-sim-envelope', 'xml'],
       ['x-sim-reply-bytes', '-1'],
     ]) {
-      expect((await chat(gw, {}, { [header!]: value! })).status).toBe(400);
+      expect((await chat(gw, {}, { [header]: value })).status).toBe(400);
     }
   });
 
@@ -667,7 +690,9 @@ describe('usage details: prompt caching and reasoning (gateway-api.md §10 G1-G3
     ];
     const first = (await (await chat(gw, { messages })).json()) as Json;
     expect(first.usage.prompt_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: 300 });
-    const second = (await (await chat(gw, { messages: [messages[0], { role: 'user', content: 'Another question?' }] })).json()) as Json;
+    const second = (await (
+      await chat(gw, { messages: [messages[0], { role: 'user', content: 'Another question?' }] })
+    ).json()) as Json;
     expect(second.usage.prompt_tokens_details).toEqual({ cached_tokens: 300 });
     expect(second.usage.input_tokens).toBe(302);
     // Another model has its own cache.
@@ -677,25 +702,45 @@ describe('usage details: prompt caching and reasoning (gateway-api.md §10 G1-G3
 
   it('does not cache a Claude prompt without cache_control, and honours a ttl', async () => {
     gw.resetPromptCache();
-    const plain = [{ role: 'system', content: longSystem(2000) }, { role: 'user', content: 'q' }];
+    const plain = [
+      { role: 'system', content: longSystem(2000) },
+      { role: 'user', content: 'q' },
+    ];
     await chat(gw, { messages: plain });
-    expect(((await (await chat(gw, { messages: plain })).json()) as Json).usage.prompt_tokens_details.cached_tokens).toBe(0);
-    const expiring = [{ role: 'system', content: 'short rules', cache_control: { type: 'ephemeral', ttl: '1s' } }, { role: 'user', content: 'q' }];
+    expect(
+      ((await (await chat(gw, { messages: plain })).json()) as Json).usage.prompt_tokens_details.cached_tokens,
+    ).toBe(0);
+    const expiring = [
+      { role: 'system', content: 'short rules', cache_control: { type: 'ephemeral', ttl: '1s' } },
+      { role: 'user', content: 'q' },
+    ];
     await chat(gw, { messages: expiring });
     await new Promise((resolve) => setTimeout(resolve, 1100));
-    expect(((await (await chat(gw, { messages: expiring })).json()) as Json).usage.prompt_tokens_details).toEqual({ cached_tokens: 0, cache_write_tokens: 2 });
+    expect(((await (await chat(gw, { messages: expiring })).json()) as Json).usage.prompt_tokens_details).toEqual({
+      cached_tokens: 0,
+      cache_write_tokens: 2,
+    });
   });
 
   it('caches a long prefix automatically for OpenAI models (1024 tokens and more), without cache_write', async () => {
     gw.resetPromptCache();
-    const messages = [{ role: 'system', content: longSystem(1100) }, { role: 'user', content: 'q' }];
+    const messages = [
+      { role: 'system', content: longSystem(1100) },
+      { role: 'user', content: 'q' },
+    ];
     const first = (await (await chat(gw, { model: 'gpt-5', messages })).json()) as Json;
     expect(first.usage.prompt_tokens_details).toEqual({ cached_tokens: 0 });
     const second = (await (await chat(gw, { model: 'gpt-5', messages })).json()) as Json;
     expect(second.usage.prompt_tokens_details).toEqual({ cached_tokens: 1100 });
-    const short = [{ role: 'system', content: longSystem(100) }, { role: 'user', content: 'q' }];
+    const short = [
+      { role: 'system', content: longSystem(100) },
+      { role: 'user', content: 'q' },
+    ];
     await chat(gw, { model: 'gpt-5', messages: short });
-    expect(((await (await chat(gw, { model: 'gpt-5', messages: short })).json()) as Json).usage.prompt_tokens_details.cached_tokens).toBe(0);
+    expect(
+      ((await (await chat(gw, { model: 'gpt-5', messages: short })).json()) as Json).usage.prompt_tokens_details
+        .cached_tokens,
+    ).toBe(0);
   });
 
   it('takes cached and reasoning tokens from the scenario, bounded by the input', async () => {
@@ -726,7 +771,15 @@ describe('usage details: prompt caching and reasoning (gateway-api.md §10 G1-G3
   });
 
   it('puts the details on the last usage of a stream only when there are any', async () => {
-    const { chunks } = sseEvents(await (await chat(gw, { stream: true, stream_options: { include_usage: true }, x_sim: { cachedTokens: 2, reasoningTokens: 7 } })).text());
+    const { chunks } = sseEvents(
+      await (
+        await chat(gw, {
+          stream: true,
+          stream_options: { include_usage: true },
+          x_sim: { cachedTokens: 2, reasoningTokens: 7 },
+        })
+      ).text(),
+    );
     const last = chunks.at(-1)!;
     expect(last.usage.prompt_tokens_details).toEqual({ cached_tokens: 2 });
     expect(last.usage.completion_tokens_details).toEqual({ reasoning_tokens: 7 });
@@ -747,7 +800,9 @@ describe('fallbacks (gateway-api.md §10 G4)', () => {
   });
 
   it('applies the serving fallback overrides, and skips failing fallbacks', async () => {
-    const body = (await (await chat(gw, { fallbacks }, { 'x-sim-fail-models': 'claude-sonnet-4-6,gpt-5' })).json()) as Json;
+    const body = (await (
+      await chat(gw, { fallbacks }, { 'x-sim-fail-models': 'claude-sonnet-4-6,gpt-5' })
+    ).json()) as Json;
     expect(body.model).toBe('gemini-2.5-flash');
     expect(body.choices[0].finish_reason).toBe('length');
     expect(body.usage.output_tokens).toBe(3);
@@ -761,7 +816,12 @@ describe('fallbacks (gateway-api.md §10 G4)', () => {
     const res = await chat(gw, { fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: 'claude-sonnet-4-6,gpt-5' } });
     expect(res.status).toBe(503);
     const body = (await res.json()) as Json;
-    expect(body).toMatchObject({ code: 503, message: 'upstream model provider unavailable', llm_status_code: 529, http_status_code: 503 });
+    expect(body).toMatchObject({
+      code: 503,
+      message: 'upstream model provider unavailable',
+      llm_status_code: 529,
+      http_status_code: 503,
+    });
     expect(body.request_id).toMatch(UUID);
     expect(body.response_time).toEqual(expect.any(Number));
     const noFallbacks = await chat(gw, { model: 'gpt-5', x_sim: { failModels: ['gpt-5'] } });
@@ -769,7 +829,9 @@ describe('fallbacks (gateway-api.md §10 G4)', () => {
   });
 
   it('streams from the fallback model', async () => {
-    const { chunks, done } = sseEvents(await (await chat(gw, { stream: true, fallbacks, x_sim: { failModels: ['claude-sonnet-4-6'] } })).text());
+    const { chunks, done } = sseEvents(
+      await (await chat(gw, { stream: true, fallbacks, x_sim: { failModels: ['claude-sonnet-4-6'] } })).text(),
+    );
     expect(done).toBe(true);
     expect(new Set(chunks.map((c) => c.model))).toEqual(new Set(['gpt-5']));
   });
@@ -790,7 +852,11 @@ describe('gateway envelope, request parameters', () => {
   });
 
   it('puts the envelope on the last chunk of a stream with streamEnvelope', async () => {
-    const withUsage = sseEvents(await (await chat(gw, { stream: true, stream_options: { include_usage: true }, x_sim: { streamEnvelope: true } })).text()).chunks;
+    const withUsage = sseEvents(
+      await (
+        await chat(gw, { stream: true, stream_options: { include_usage: true }, x_sim: { streamEnvelope: true } })
+      ).text(),
+    ).chunks;
     expect(withUsage.at(-1)).toMatchObject({ choices: [], llm_status_code: 200, response_time: expect.any(Number) });
     expect(withUsage.slice(0, -1).some((c) => 'llm_status_code' in c)).toBe(false);
     const without = sseEvents(await (await chat(gw, { stream: true, x_sim: { streamEnvelope: true } })).text()).chunks;
@@ -806,7 +872,9 @@ describe('gateway envelope, request parameters', () => {
   });
 
   it('substitutes {{ transcript }} for a transcript_id, and answers an unknown one with 404', async () => {
-    const body = (await (await chat(gw, { transcript_id: 'tr_1', messages: [{ role: 'user', content: 'Summarize: {{ transcript }}' }] })).json()) as Json;
+    const body = (await (
+      await chat(gw, { transcript_id: 'tr_1', messages: [{ role: 'user', content: 'Summarize: {{ transcript }}' }] })
+    ).json()) as Json;
     expect(body.usage.input_tokens).toBeGreaterThan(10);
     const missing = await chat(gw, { transcript_id: 'missing-1' });
     expect(missing.status).toBe(404);
@@ -821,10 +889,15 @@ describe('gateway envelope, request parameters', () => {
 
   it('returns n choices, each with its index, and streams them interleaved', async () => {
     const body = (await (await chat(gw, { model: 'gpt-5', n: 2, max_tokens: 4 })).json()) as Json;
-    expect(body.choices.map((c: Json) => [c.index, c.finish_reason])).toEqual([[0, 'length'], [1, 'length']]);
+    expect(body.choices.map((c: Json) => [c.index, c.finish_reason])).toEqual([
+      [0, 'length'],
+      [1, 'length'],
+    ]);
     expect(body.usage.output_tokens).toBe(8);
     const { chunks } = sseEvents(await (await chat(gw, { model: 'gpt-5', n: 2, max_tokens: 4, stream: true })).text());
-    const finishes = chunks.flatMap((c) => c.choices.filter((ch: Json) => ch.finish_reason).map((ch: Json) => ch.index));
+    const finishes = chunks.flatMap((c) =>
+      c.choices.filter((ch: Json) => ch.finish_reason).map((ch: Json) => ch.index),
+    );
     expect(finishes).toEqual([0, 1]);
     expect((await chat(gw, { n: 20 })).status).toBe(400);
   });
@@ -837,10 +910,17 @@ describe('tool calls and structured output', () => {
       function: {
         name: 'get_weather',
         description: 'Weather for a city',
-        parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1 }, unit: { enum: ['c', 'f'] } }, required: ['city'] },
+        parameters: {
+          type: 'object',
+          properties: { city: { type: 'string' }, days: { type: 'integer', minimum: 1 }, unit: { enum: ['c', 'f'] } },
+          required: ['city'],
+        },
       },
     },
-    { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } } },
+    {
+      type: 'function',
+      function: { name: 'get_time', parameters: { type: 'object', properties: { tz: { type: 'string' } } } },
+    },
   ];
 
   it('answers with a call of the first tool on the toolCall knob: finish_reason tool_calls, message.tool_calls', async () => {
@@ -848,12 +928,29 @@ describe('tool calls and structured output', () => {
     const choice = body.choices[0];
     expect(choice.finish_reason).toBe('tool_calls');
     expect(choice.message.content).toBeNull();
-    expect(choice.message.tool_calls).toEqual([{ id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: expect.any(String) } }]);
-    expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toEqual({ city: 'What is the capital of France?', days: 1, unit: 'c' });
+    expect(choice.message.tool_calls).toEqual([
+      {
+        id: expect.stringMatching(/^call_/),
+        type: 'function',
+        function: { name: 'get_weather', arguments: expect.any(String) },
+      },
+    ]);
+    expect(JSON.parse(choice.message.tool_calls[0].function.arguments)).toEqual({
+      city: 'What is the capital of France?',
+      days: 1,
+      unit: 'c',
+    });
   });
 
   it('calls the tool tool_choice names without a knob, and puts tool_calls on the choice on request', async () => {
-    const body = (await (await chat(gw, { model: 'gpt-5', tools, tool_choice: { type: 'function', function: { name: 'get_time' } }, x_sim: { toolCallsAt: 'choice' } })).json()) as Json;
+    const body = (await (
+      await chat(gw, {
+        model: 'gpt-5',
+        tools,
+        tool_choice: { type: 'function', function: { name: 'get_time' } },
+        x_sim: { toolCallsAt: 'choice' },
+      })
+    ).json()) as Json;
     expect(body.choices[0].tool_calls[0].function.name).toBe('get_time');
     expect(body.choices[0].message).not.toHaveProperty('tool_calls');
   });
@@ -861,20 +958,45 @@ describe('tool calls and structured output', () => {
   it('answers a tool result in text, and never calls with tool_choice none', async () => {
     const messages = [
       ...USER,
-      { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
+      {
+        role: 'assistant',
+        content: null,
+        tool_calls: [
+          { id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } },
+        ],
+      },
       { role: 'tool', tool_call_id: 'call_1', content: '{"temperature_c":21}' },
     ];
-    const answered = (await (await chat(gw, { model: 'gpt-5', tools, messages, x_sim: { toolCall: true } })).json()) as Json;
+    const answered = (await (
+      await chat(gw, { model: 'gpt-5', tools, messages, x_sim: { toolCall: true } })
+    ).json()) as Json;
     expect(answered.choices[0].finish_reason).toBe('stop');
-    const none = (await (await chat(gw, { model: 'gpt-5', tools, tool_choice: 'none', x_sim: { toolCall: true } })).json()) as Json;
+    const none = (await (
+      await chat(gw, { model: 'gpt-5', tools, tool_choice: 'none', x_sim: { toolCall: true } })
+    ).json()) as Json;
     expect(none.choices[0].finish_reason).toBe('stop');
   });
 
   it('streams a tool call as delta.tool_calls: id and name first, arguments split across chunks', async () => {
-    const { chunks, done } = sseEvents(await (await chat(gw, { model: 'gpt-5', tools, stream: true, stream_options: { include_usage: true }, x_sim: { toolCall: true } })).text());
+    const { chunks, done } = sseEvents(
+      await (
+        await chat(gw, {
+          model: 'gpt-5',
+          tools,
+          stream: true,
+          stream_options: { include_usage: true },
+          x_sim: { toolCall: true },
+        })
+      ).text(),
+    );
     expect(done).toBe(true);
     const deltas = chunks.flatMap((c) => c.choices.flatMap((ch: Json) => ch.delta?.tool_calls ?? []));
-    expect(deltas[0]).toEqual({ index: 0, id: expect.stringMatching(/^call_/), type: 'function', function: { name: 'get_weather', arguments: '' } });
+    expect(deltas[0]).toEqual({
+      index: 0,
+      id: expect.stringMatching(/^call_/),
+      type: 'function',
+      function: { name: 'get_weather', arguments: '' },
+    });
     expect(deltas.length).toBeGreaterThan(3);
     const streamed = deltas.map((d: Json) => d.function.arguments).join('');
     const whole = (await (await chat(gw, { model: 'gpt-5', tools, x_sim: { toolCall: true } })).json()) as Json;
@@ -884,19 +1006,37 @@ describe('tool calls and structured output', () => {
 
   it('rejects malformed tools and a tool_choice naming no tool', async () => {
     expect((await chat(gw, { model: 'gpt-5', tools: [{ type: 'function' }] })).status).toBe(400);
-    expect((await chat(gw, { model: 'gpt-5', tools, tool_choice: { type: 'function', function: { name: 'nope' } } })).status).toBe(400);
+    expect(
+      (await chat(gw, { model: 'gpt-5', tools, tool_choice: { type: 'function', function: { name: 'nope' } } })).status,
+    ).toBe(400);
   });
 
   it('answers response_format json_schema with JSON content that fits the schema, also streamed', async () => {
     const response_format = {
       type: 'json_schema',
-      json_schema: { name: 'answer', schema: { type: 'object', properties: { answer: { type: 'string' }, confidence: { type: 'number' }, sources: { type: 'array', items: { type: 'string' } } } } },
+      json_schema: {
+        name: 'answer',
+        schema: {
+          type: 'object',
+          properties: {
+            answer: { type: 'string' },
+            confidence: { type: 'number' },
+            sources: { type: 'array', items: { type: 'string' } },
+          },
+        },
+      },
     };
     const body = (await (await chat(gw, { model: 'gpt-5', response_format })).json()) as Json;
-    expect(JSON.parse(body.choices[0].message.content)).toEqual({ answer: 'What is the capital of France?', confidence: 1.5, sources: ['What is the capital of France?'] });
+    expect(JSON.parse(body.choices[0].message.content)).toEqual({
+      answer: 'What is the capital of France?',
+      confidence: 1.5,
+      sources: ['What is the capital of France?'],
+    });
     const { chunks } = sseEvents(await (await chat(gw, { model: 'gpt-5', response_format, stream: true })).text());
     expect(JSON.parse(contentOf(chunks))).toEqual(JSON.parse(body.choices[0].message.content));
-    const object = (await (await chat(gw, { model: 'gpt-5', response_format: { type: 'json_object' } })).json()) as Json;
+    const object = (await (
+      await chat(gw, { model: 'gpt-5', response_format: { type: 'json_object' } })
+    ).json()) as Json;
     expect(JSON.parse(object.choices[0].message.content)).toEqual({ reply: 'What is the capital of France?' });
     expect((await chat(gw, { model: 'gpt-5', response_format: { type: 'yaml' } })).status).toBe(400);
   });

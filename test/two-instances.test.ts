@@ -27,12 +27,16 @@ const payload = JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', cont
 
 function httpCall(): Promise<string> {
   return new Promise((resolve, reject) => {
-    const req = http.request(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'k' } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve(text));
-    });
+    const req = http.request(
+      `${gateway.url}/v1/chat/completions`,
+      { method: 'POST', headers: { authorization: 'k' } },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve(text));
+      },
+    );
     req.on('error', reject);
     req.end(payload);
   });
@@ -40,12 +44,20 @@ function httpCall(): Promise<string> {
 
 it('records each node:http and fetch call once, without a false error', async () => {
   const viaHttp = JSON.parse(await httpCall()) as { request_id: string };
-  const viaFetch = (await (await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: 'k' }, body: payload })).json()) as { request_id: string };
+  const viaFetch = (await (
+    await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: 'k' },
+      body: payload,
+    })
+  ).json()) as { request_id: string };
   await new Promise((r) => setTimeout(r, 100));
   const spans = [...first.spans(), ...second.spans()];
   expect(spans).toHaveLength(2);
   expect(spans.every((s) => s.status.code !== SpanStatusCode.ERROR)).toBe(true);
-  expect(spans.map((s) => s.attributes['assemblyai.request_id']).sort()).toEqual([viaHttp.request_id, viaFetch.request_id].sort());
+  expect(spans.map((s) => s.attributes['assemblyai.request_id']).sort()).toEqual(
+    [viaHttp.request_id, viaFetch.request_id].sort(),
+  );
   for (const t of [first, second]) expect(t.lifecycle.started).toBe(t.lifecycle.ended);
 });
 
@@ -69,6 +81,7 @@ it('records each undici call once: a captured fetch, npm undici fetch and reques
   expect(spans).toHaveLength(3);
   expect(spans.every((s) => s.status.code !== SpanStatusCode.ERROR)).toBe(true);
   // Node 22 sees no bodies of these (see undici-wire.test.ts): the span count is what holds there.
-  if (NODE_UNDICI_PUBLISHES_BODIES) expect(spans.map((s) => s.attributes['assemblyai.request_id']).sort()).toEqual(ids.sort());
+  if (NODE_UNDICI_PUBLISHES_BODIES)
+    expect(spans.map((s) => s.attributes['assemblyai.request_id']).sort()).toEqual(ids.sort());
   for (const t of [first, second]) expect(t.lifecycle.started).toBe(t.lifecycle.ended);
 });

@@ -59,7 +59,10 @@ async function spans(count: number): Promise<ReadableSpan[]> {
 }
 
 /** Every design.md attribute a non-streamed chat call to the simulated gateway can tell. */
-function expectFullChatSpan(span: ReadableSpan, body: { request_id: string; usage: { input_tokens: number; output_tokens: number } }): void {
+function expectFullChatSpan(
+  span: ReadableSpan,
+  body: { request_id: string; usage: { input_tokens: number; output_tokens: number } },
+): void {
   expect(span.name).toBe(`chat ${MODEL}`);
   expect(span.status.code).toBe(SpanStatusCode.UNSET);
   expect(span.attributes).toMatchObject({
@@ -101,10 +104,18 @@ describe('a fetch the wrapper never sees', () => {
     telemetry.instrumentation.disable();
     const client = new OpenAI({ apiKey: KEY, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
     telemetry.instrumentation.enable();
-    const raw = await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }], max_tokens: 50 });
+    const raw = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'hi' }],
+      max_tokens: 50,
+    });
     const [span] = await spans(1);
-    if (AT_WIRE) expectFullChatSpan(span!, raw as unknown as { request_id: string; usage: { input_tokens: number; output_tokens: number } });
-    else expectHeadOnlySpan(span!);
+    if (AT_WIRE)
+      expectFullChatSpan(
+        span,
+        raw as unknown as { request_id: string; usage: { input_tokens: number; output_tokens: number } },
+      );
+    else expectHeadOnlySpan(span);
   });
 
   it('observes a stream from an openai client built before enable()', async () => {
@@ -120,16 +131,16 @@ describe('a fetch the wrapper never sees', () => {
     let lastUsage: { prompt_tokens?: number; completion_tokens?: number } | undefined;
     for await (const chunk of stream) if (chunk.usage) lastUsage = chunk.usage;
     const [span] = await spans(1);
-    expect(span!.attributes['http.response.status_code']).toBe(200);
+    expect(span.attributes['http.response.status_code']).toBe(200);
     if (AT_WIRE) {
-      expect(span!.name).toBe(`chat ${MODEL}`);
-      expect(span!.attributes).toMatchObject({
+      expect(span.name).toBe(`chat ${MODEL}`);
+      expect(span.attributes).toMatchObject({
         'gen_ai.request.stream': true,
         'gen_ai.response.finish_reasons': ['stop'],
         'gen_ai.usage.input_tokens': lastUsage!.prompt_tokens,
         'gen_ai.usage.output_tokens': lastUsage!.completion_tokens,
       });
-      expect(span!.attributes['gen_ai.response.id']).toMatch(/^chatcmpl-/);
+      expect(span.attributes['gen_ai.response.id']).toMatch(/^chatcmpl-/);
     }
   });
 
@@ -138,11 +149,15 @@ describe('a fetch the wrapper never sees', () => {
     const captured = globalThis.fetch;
     telemetry.instrumentation.enable();
     expect(captured).not.toBe(globalThis.fetch);
-    const res = await captured(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const res = await captured(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     const body = (await res.json()) as never;
     const [span] = await spans(1);
-    if (AT_WIRE) expectFullChatSpan(span!, body);
-    else expectHeadOnlySpan(span!);
+    if (AT_WIRE) expectFullChatSpan(span, body);
+    else expectHeadOnlySpan(span);
   });
 });
 
@@ -151,28 +166,41 @@ describe('a fetch the wrapper never sees', () => {
 // a ProxyAgent) publishes the bodies on every Node.
 describe("npm undici's own API", () => {
   it('observes undici.fetch', async () => {
-    const res = await undici.fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const res = await undici.fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     const body = (await res.json()) as never;
     const [span] = await spans(1);
-    if (AT_WIRE) expectFullChatSpan(span!, body);
-    else expectHeadOnlySpan(span!);
+    if (AT_WIRE) expectFullChatSpan(span, body);
+    else expectHeadOnlySpan(span);
   });
 
   it('observes undici.request with the model known at span start', async () => {
-    const { body } = await undici.request(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const { body } = await undici.request(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     const parsed = (await body.json()) as never;
     const [span] = await spans(1);
-    if (AT_WIRE) expectFullChatSpan(span!, parsed);
-    else expectHeadOnlySpan(span!);
+    if (AT_WIRE) expectFullChatSpan(span, parsed);
+    else expectHeadOnlySpan(span);
     // undici.request() hands its string body to the channel as is: the model is known at once.
-    expect(span!.attributes['gen_ai.request.model']).toBe(MODEL);
+    expect(span.attributes['gen_ai.request.model']).toBe(MODEL);
   });
 
   it('observes every body on Node 22 too when the dispatcher is npm undici 7', async () => {
     const dispatcher = new undici.Agent();
     try {
-      const { body } = await undici.request(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody(), dispatcher });
-      expectFullChatSpan((await spans(1))[0]!, (await body.json()) as never);
+      const { body } = await undici.request(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: KEY },
+        body: chatBody(),
+        dispatcher,
+      });
+      expectFullChatSpan((await spans(1))[0], (await body.json()) as never);
     } finally {
       await dispatcher.close();
     }
@@ -192,8 +220,8 @@ describe("npm undici's own API", () => {
         }),
     );
     const [streamed] = await spans(1);
-    if (AT_WIRE) expectFullChatSpan(streamed!, JSON.parse(text));
-    else expectHeadOnlySpan(streamed!);
+    if (AT_WIRE) expectFullChatSpan(streamed, JSON.parse(text));
+    else expectHeadOnlySpan(streamed);
     telemetry.reset();
     gateway.resetRateLimits();
 
@@ -209,8 +237,8 @@ describe("npm undici's own API", () => {
       duplex.end(chatBody());
     });
     const [pipelined] = await spans(1);
-    if (AT_WIRE) expectFullChatSpan(pipelined!, JSON.parse(piped));
-    else expectHeadOnlySpan(pipelined!);
+    if (AT_WIRE) expectFullChatSpan(pipelined, JSON.parse(piped));
+    else expectHeadOnlySpan(pipelined);
   });
 
   it('gives one span per call through an undici Agent passed as a per-request dispatcher', async () => {
@@ -224,8 +252,8 @@ describe("npm undici's own API", () => {
       } as unknown as RequestInit);
       const body = (await res.json()) as never;
       const [span] = await spans(1);
-      if (AT_WIRE) expectFullChatSpan(span!, body);
-      else expect(span!.attributes['assemblyai.request_id']).toBe((body as { request_id: string }).request_id);
+      if (AT_WIRE) expectFullChatSpan(span, body);
+      else expect(span.attributes['assemblyai.request_id']).toBe((body as { request_id: string }).request_id);
     } finally {
       await dispatcher.close();
     }
@@ -237,12 +265,24 @@ describe("npm undici's own API", () => {
     const agent = new undici.ProxyAgent(proxy.url);
     undici.setGlobalDispatcher(agent);
     try {
-      const viaUndici = (await (await undici.fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() })).json()) as never;
-      expectFullChatSpan((await spans(1))[0]!, viaUndici);
+      const viaUndici = (await (
+        await undici.fetch(`${gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: KEY },
+          body: chatBody(),
+        })
+      ).json()) as never;
+      expectFullChatSpan((await spans(1))[0], viaUndici);
       telemetry.reset();
       gateway.resetRateLimits();
-      const viaGlobalFetch = (await (await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() })).json()) as never;
-      expectFullChatSpan((await spans(1))[0]!, viaGlobalFetch);
+      const viaGlobalFetch = (await (
+        await fetch(`${gateway.url}/v1/chat/completions`, {
+          method: 'POST',
+          headers: { authorization: KEY },
+          body: chatBody(),
+        })
+      ).json()) as never;
+      expectFullChatSpan((await spans(1))[0], viaGlobalFetch);
       expect(proxy.tunnels).toBeGreaterThanOrEqual(1);
     } finally {
       undici.setGlobalDispatcher(previous);
@@ -256,12 +296,17 @@ describe('bodies the application never reads', () => {
   it('gives both attempts of an openai SDK retry (429, then 200) their own request_id, status and rate-limit numbers', async () => {
     scripted.script(['rate_limited', 'ok']);
     const client = new OpenAI({ apiKey: KEY, baseURL: `${scripted.url}/v1`, maxRetries: 2 });
-    const result = (await client.chat.completions.create({ model: MODEL, messages: [{ role: 'user', content: 'hi' }] })) as unknown as {
+    const result = (await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'hi' }],
+    })) as unknown as {
       request_id: string;
     };
-    const [first, second] = (await spans(2)).sort((a, b) => (a.startTime[1] - b.startTime[1]) + (a.startTime[0] - b.startTime[0]) * 1e9);
+    const [first, second] = (await spans(2)).sort(
+      (a, b) => a.startTime[1] - b.startTime[1] + (a.startTime[0] - b.startTime[0]) * 1e9,
+    );
     expect(scripted.requestIds).toHaveLength(2);
-    expect(first!.attributes).toMatchObject({
+    expect(first.attributes).toMatchObject({
       'http.response.status_code': 429,
       'error.type': 'rate_limited',
       'assemblyai.error.code': 'rate_limited',
@@ -269,35 +314,43 @@ describe('bodies the application never reads', () => {
       'assemblyai.ratelimit.remaining': 0,
       'assemblyai.region': 'eu',
     });
-    expect(first!.status.code).toBe(SpanStatusCode.ERROR);
-    expect(second!.attributes).toMatchObject({
+    expect(first.status.code).toBe(SpanStatusCode.ERROR);
+    expect(second.attributes).toMatchObject({
       'http.response.status_code': 200,
       'assemblyai.request_id': result.request_id,
       'assemblyai.ratelimit.remaining': 29,
     });
-    expect(second!.attributes['error.type']).toBeUndefined();
+    expect(second.attributes['error.type']).toBeUndefined();
     // The SDK cancels the 429's body unread: only the wire sees its request_id (Node >= 24.4).
-    if (AT_WIRE) expect(first!.attributes['assemblyai.request_id']).toBe(scripted.requestIds[0]);
-    else expect(first!.attributes['assemblyai.request_id']).toBeUndefined();
+    if (AT_WIRE) expect(first.attributes['assemblyai.request_id']).toBe(scripted.requestIds[0]);
+    else expect(first.attributes['assemblyai.request_id']).toBeUndefined();
   });
 
-  it("reads the error code and message of an error the application cancels unread", async () => {
+  it('reads the error code and message of an error the application cancels unread', async () => {
     scripted.script(['rate_limited']);
-    const res = await fetch(`${scripted.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const res = await fetch(`${scripted.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     expect(res.status).toBe(429);
     await res.body!.cancel();
     const [span] = await spans(1);
-    expect(span!.attributes['assemblyai.error.code']).toBe('rate_limited');
+    expect(span.attributes['assemblyai.error.code']).toBe('rate_limited');
     if (AT_WIRE) {
-      expect(span!.attributes['assemblyai.request_id']).toBe(scripted.requestIds[0]);
-      expect(span!.attributes['assemblyai.error.message']).toBe('too many requests for this action');
+      expect(span.attributes['assemblyai.request_id']).toBe(scripted.requestIds[0]);
+      expect(span.attributes['assemblyai.error.message']).toBe('too many requests for this action');
     }
   });
 });
 
 describe.runIf(AT_WIRE)("the application's Response at the wire", () => {
   it('keeps Response.prototype, and the body stream is fetch own', async () => {
-    const res = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     expect(Object.getPrototypeOf(res)).toBe(Response.prototype);
     expect(Object.getOwnPropertyNames(res)).toEqual([]);
     expect(res.body!.constructor).toBe(ReadableStream);
@@ -313,10 +366,14 @@ describe.runIf(AT_WIRE)("the application's Response at the wire", () => {
       const promise = Reflect.apply(native, this, args) as Promise<Response>;
       inner.push(promise);
       return promise;
-    } as typeof fetch;
+    };
     telemetry.instrumentation.enable();
     try {
-      const outer = fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+      const outer = fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: KEY },
+        body: chatBody(),
+      });
       expect(outer).toBe(inner[0]);
       await (await outer).text();
       await spans(1);
@@ -329,50 +386,74 @@ describe.runIf(AT_WIRE)("the application's Response at the wire", () => {
 
   it('decodes a gzip body on the side', async () => {
     scripted.script(['ok-gzip']);
-    const res = await fetch(`${scripted.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const res = await fetch(`${scripted.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     const body = (await res.json()) as { request_id: string };
     const [span] = await spans(1);
-    expect(span!.attributes['assemblyai.request_id']).toBe(body.request_id);
-    expect(span!.attributes['gen_ai.usage.input_tokens']).toBe(12);
+    expect(span.attributes['assemblyai.request_id']).toBe(body.request_id);
+    expect(span.attributes['gen_ai.usage.input_tokens']).toBe(12);
   });
 
   it('gives a followed redirect one span per request, and a manual redirect one span', async () => {
     scripted.script(['redirect', 'ok']);
-    const res = await fetch(`${scripted.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody() });
+    const res = await fetch(`${scripted.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+    });
     const body = (await res.json()) as { request_id: string };
     const found = await spans(2);
     expect(found.map((s) => s.attributes['http.response.status_code']).sort()).toEqual([200, 307]);
-    expect(found.find((s) => s.attributes['http.response.status_code'] === 200)!.attributes['assemblyai.request_id']).toBe(body.request_id);
+    expect(
+      found.find((s) => s.attributes['http.response.status_code'] === 200)!.attributes['assemblyai.request_id'],
+    ).toBe(body.request_id);
     telemetry.reset();
     scripted.script(['redirect']);
-    const manual = await fetch(`${scripted.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: chatBody(), redirect: 'manual' });
+    const manual = await fetch(`${scripted.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: chatBody(),
+      redirect: 'manual',
+    });
     expect(manual.status).toBe(307);
     await manual.arrayBuffer();
     const [span] = await spans(1);
-    expect(span!.attributes['http.response.status_code']).toBe(307);
-    expect(span!.status.code).toBe(SpanStatusCode.UNSET);
+    expect(span.attributes['http.response.status_code']).toBe(307);
+    expect(span.status.code).toBe(SpanStatusCode.UNSET);
   });
 
   it('tells the application cancelling a stream (no error) from an abort (error.type aborted)', async () => {
     const stream = chatBody({ stream: true, x_sim: { mode: 'slow' } });
-    const res = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: stream });
+    const res = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: stream,
+    });
     const reader = res.body!.getReader();
     await reader.read();
     await reader.cancel();
     const [cancelled] = await spans(1);
-    expect(cancelled!.status.code).toBe(SpanStatusCode.UNSET);
-    expect(cancelled!.attributes['error.type']).toBeUndefined();
+    expect(cancelled.status.code).toBe(SpanStatusCode.UNSET);
+    expect(cancelled.attributes['error.type']).toBeUndefined();
     telemetry.reset();
 
     const controller = new AbortController();
-    const aborted = await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: { authorization: KEY }, body: stream, signal: controller.signal });
+    const aborted = await fetch(`${gateway.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: KEY },
+      body: stream,
+      signal: controller.signal,
+    });
     const abortedReader = aborted.body!.getReader();
     await abortedReader.read();
     controller.abort();
     await expect(abortedReader.read()).rejects.toThrow();
     const [span] = await spans(1);
-    expect(span!.status.code).toBe(SpanStatusCode.ERROR);
-    expect(span!.attributes['error.type']).toBe('aborted');
+    expect(span.status.code).toBe(SpanStatusCode.ERROR);
+    expect(span.attributes['error.type']).toBe('aborted');
   });
 });
 
@@ -407,7 +488,14 @@ async function startScriptedGateway(): Promise<ScriptedGateway> {
       }
       if (step === 'rate_limited') {
         const body = JSON.stringify({ request_id: requestId, message: 'too many requests for this action', code: 429 });
-        res.writeHead(429, { ...limits, 'x-ratelimit-remaining': '0', 'retry-after-ms': '10', 'content-type': 'application/json' }).end(body);
+        res
+          .writeHead(429, {
+            ...limits,
+            'x-ratelimit-remaining': '0',
+            'retry-after-ms': '10',
+            'content-type': 'application/json',
+          })
+          .end(body);
         return;
       }
       remaining--;
@@ -453,7 +541,7 @@ async function startConnectProxy(): Promise<{ url: string; tunnels: number; clos
   server.on('connect', (req: IncomingMessage, client: Socket, head: Buffer) => {
     state.tunnels++;
     const [host, port] = String(req.url).split(':');
-    const upstream = connect(Number(port), host!, () => {
+    const upstream = connect(Number(port), host, () => {
       client.write('HTTP/1.1 200 Connection Established\r\n\r\n');
       if (head.length > 0) upstream.write(head);
       upstream.pipe(client);
@@ -479,4 +567,3 @@ async function startConnectProxy(): Promise<{ url: string; tunnels: number; clos
     },
   };
 }
-

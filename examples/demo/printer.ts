@@ -27,7 +27,13 @@ function sgr(open: number, close: number): (text: string) => string {
   return (text) => `\u001b[${open}m${text}\u001b[${close}m`;
 }
 
-const COLOURED: Style = { bold: sgr(1, 22), dim: sgr(2, 22), green: sgr(32, 39), yellow: sgr(33, 39), red: sgr(31, 39) };
+const COLOURED: Style = {
+  bold: sgr(1, 22),
+  dim: sgr(2, 22),
+  green: sgr(32, 39),
+  yellow: sgr(33, 39),
+  red: sgr(31, 39),
+};
 
 export function styleFor(stream: { isTTY?: boolean }, env: NodeJS.ProcessEnv = process.env): Style {
   return stream.isTTY === true && env.NO_COLOR === undefined ? COLOURED : PLAIN;
@@ -74,8 +80,10 @@ export function tableHeader(style: Style): string[] {
   const titles = Object.fromEntries(Object.entries(COLUMNS).map(([key, column]) => [key, column.title])) as Cells;
   return [
     style.dim(row(titles)),
-    style.dim('   (ratelimit: X-RateLimit-Remaining/Limit of the model; tokens: input/output; cached: input tokens read'),
-    style.dim('    from the prompt cache; fallback: yes when one of the request\'s fallbacks served it)'),
+    style.dim(
+      '   (ratelimit: X-RateLimit-Remaining/Limit of the model; tokens: input/output; cached: input tokens read',
+    ),
+    style.dim("    from the prompt cache; fallback: yes when one of the request's fallbacks served it)"),
   ];
 }
 
@@ -170,7 +178,10 @@ export function diagnosticTotalLine(spans: ReadableSpan[], style: Style): string
   const counts = new Map<string, number>();
   for (const span of spans) for (const d of diagnosticsOf(span)) counts.set(d.id, (counts.get(d.id) ?? 0) + 1);
   const total = [...counts.values()].reduce((a, b) => a + b, 0);
-  const byId = [...counts.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([id, n]) => `${id} ${n}`).join(', ');
+  const byId = [...counts.entries()]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([id, n]) => `${id} ${n}`)
+    .join(', ');
   return labelled('diagnostics (span events)', `${total}${byId ? `: ${byId}` : ''}`, style);
 }
 
@@ -191,7 +202,7 @@ function histogramPoints(metric: MetricData | undefined): DataPoint<Histogram>[]
 /** All points of a histogram merged into one (they share bucket boundaries). */
 function mergeHistograms(points: DataPoint<Histogram>[]): Histogram | undefined {
   if (points.length === 0) return undefined;
-  const boundaries = points[0]!.value.buckets.boundaries;
+  const boundaries = points[0].value.buckets.boundaries;
   const counts = new Array<number>(boundaries.length + 1).fill(0);
   let count = 0;
   let sum = 0;
@@ -219,8 +230,8 @@ export function histogramQuantile(q: number, histogram: Histogram): number | und
   for (let i = 0; i < counts.length; i++) {
     const inBucket = counts[i] ?? 0;
     if (inBucket > 0 && seen + inBucket >= rank) {
-      const lower = i === 0 ? (histogram.min ?? 0) : boundaries[i - 1]!;
-      const upper = i < boundaries.length ? boundaries[i]! : (histogram.max ?? lower);
+      const lower = i === 0 ? (histogram.min ?? 0) : boundaries[i - 1];
+      const upper = i < boundaries.length ? boundaries[i] : (histogram.max ?? lower);
       const estimate = lower + (upper - lower) * ((rank - seen) / inBucket);
       return Math.min(Math.max(estimate, histogram.min ?? estimate), histogram.max ?? estimate);
     }
@@ -288,7 +299,10 @@ export function metricTotalLines(resourceMetrics: ResourceMetrics, style: Style)
   const remaining = metricNamed(resourceMetrics, semconv.METRIC_ASSEMBLYAI_RATELIMIT_REMAINING);
   if (remaining?.dataPointType === DataPointType.GAUGE) {
     const values = remaining.dataPoints
-      .map((p) => `${text(p.attributes[semconv.ATTR_GEN_AI_REQUEST_MODEL]) ?? '?'} ${text(p.attributes[semconv.ATTR_ASSEMBLYAI_REGION]) ?? '?'} ${p.value}`)
+      .map(
+        (p) =>
+          `${text(p.attributes[semconv.ATTR_GEN_AI_REQUEST_MODEL]) ?? '?'} ${text(p.attributes[semconv.ATTR_ASSEMBLYAI_REGION]) ?? '?'} ${p.value}`,
+      )
       .sort();
     values.forEach((value, i) => lines.push(labelled(i === 0 ? 'ratelimit.remaining (last value)' : '', value, style)));
   }

@@ -18,7 +18,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import type { GatewayHost } from '../../src';
 import { startSimulatedGateway, type SimulatedGateway } from '../simulated-gateway/server';
-import { diagnosticTotalLine, metricTotalLines, spanLines, stepHeading, styleFor, tableHeader, type Style } from './printer';
+import {
+  diagnosticTotalLine,
+  metricTotalLines,
+  spanLines,
+  stepHeading,
+  styleFor,
+  tableHeader,
+  type Style,
+} from './printer';
 import { demoSession, type DemoGateways } from './session';
 import { startDemoTelemetry, type DemoTelemetry } from './telemetry';
 
@@ -52,7 +60,14 @@ async function gateways(env: NodeJS.ProcessEnv): Promise<Gateways> {
       { host: hostOf(usUrl, 'LLM_GATEWAY_DEMO_US_URL'), region: 'us' },
       { host: hostOf(euUrl, 'LLM_GATEWAY_DEMO_EU_URL'), region: 'eu' },
     ];
-    return { us: usUrl, eu: euUrl, apiKey, hosts, description: `simulated gateways us ${usUrl}, eu ${euUrl}`, close: async () => {} };
+    return {
+      us: usUrl,
+      eu: euUrl,
+      apiKey,
+      hosts,
+      description: `simulated gateways us ${usUrl}, eu ${euUrl}`,
+      close: async () => {},
+    };
   }
   const started: SimulatedGateway[] = [];
   try {
@@ -89,7 +104,11 @@ function write(lines: string | string[]): void {
   process.stdout.write(`${([] as string[]).concat(lines).join('\n')}\n`);
 }
 
-async function runSession(telemetry: DemoTelemetry, session: ReturnType<typeof demoSession>, style: Style): Promise<void> {
+async function runSession(
+  telemetry: DemoTelemetry,
+  session: ReturnType<typeof demoSession>,
+  style: Style,
+): Promise<void> {
   write(tableHeader(style));
   for (const [index, step] of session.entries()) {
     write(['', stepHeading(index + 1, step.title, step.detail, style)]);
@@ -100,10 +119,18 @@ async function runSession(telemetry: DemoTelemetry, session: ReturnType<typeof d
       .sort((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1]);
     for (const span of spans) write(spanLines(span, style));
     if (spans.length < calls) {
-      write(style.red(`   ${calls} calls made, ${spans.length} spans recorded: is the gateway host among the instrumentation's hosts?`));
+      write(
+        style.red(
+          `   ${calls} calls made, ${spans.length} spans recorded: is the gateway host among the instrumentation's hosts?`,
+        ),
+      );
     }
   }
-  write(['', ...metricTotalLines(await telemetry.collectMetrics(), style), diagnosticTotalLine(telemetry.spans(), style)]);
+  write([
+    '',
+    ...metricTotalLines(await telemetry.collectMetrics(), style),
+    diagnosticTotalLine(telemetry.spans(), style),
+  ]);
 }
 
 async function main(): Promise<void> {
@@ -119,7 +146,8 @@ async function main(): Promise<void> {
     return;
   }
   const intervalSeconds = Number(values.interval);
-  if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) throw new Error(`--interval must be > 0 seconds, got ${values.interval}`);
+  if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0)
+    throw new Error(`--interval must be > 0 seconds, got ${values.interval}`);
 
   const style = styleFor(process.stdout);
   const target = await gateways(process.env);

@@ -85,7 +85,9 @@ export function demoSession(gateways: DemoGateways): Step[] {
       title: 'An EU call',
       detail: 'openai SDK, baseURL at the EU gateway',
       async run() {
-        await openaiEu.chat.completions.create({ model: 'claude-sonnet-4-6', messages: QUESTION, max_tokens: 60 }).catch(() => undefined);
+        await openaiEu.chat.completions
+          .create({ model: 'claude-sonnet-4-6', messages: QUESTION, max_tokens: 60 })
+          .catch(() => undefined);
         return 1;
       },
     },
@@ -147,16 +149,26 @@ export function demoSession(gateways: DemoGateways): Step[] {
           max_tokens: 60,
           x_sim: { status: 503 },
         };
-        await assemblyai.llmGateway.chatCompletions(request as Parameters<typeof assemblyai.llmGateway.chatCompletions>[0]).catch(() => undefined);
+        await assemblyai.llmGateway
+          .chatCompletions(request as Parameters<typeof assemblyai.llmGateway.chatCompletions>[0])
+          .catch(() => undefined);
         return 1;
       },
     },
     {
       title: 'A cached prompt',
-      detail: 'global fetch, twice with one system prompt marked cache_control: the second call reads it from the cache',
+      detail:
+        'global fetch, twice with one system prompt marked cache_control: the second call reads it from the cache',
       async run() {
-        for (const question of ['Summarise the call with ACME about the late invoice.', 'Summarise the call with Globex about the upgrade.']) {
-          await fetchChat(us, { Authorization: apiKey }, { model: 'claude-opus-4-6', messages: [CACHED_SYSTEM, { role: 'user', content: question }] });
+        for (const question of [
+          'Summarise the call with ACME about the late invoice.',
+          'Summarise the call with Globex about the upgrade.',
+        ]) {
+          await fetchChat(
+            us,
+            { Authorization: apiKey },
+            { model: 'claude-opus-4-6', messages: [CACHED_SYSTEM, { role: 'user', content: question }] },
+          );
         }
         return 2;
       },
@@ -165,7 +177,15 @@ export function demoSession(gateways: DemoGateways): Step[] {
       title: 'A fallback',
       detail: 'global fetch, fallbacks: [gpt-5]; the simulator fails claude-haiku-4-5 upstream (x_sim: {failModels})',
       async run() {
-        await fetchChat(us, { Authorization: apiKey }, { model: 'claude-haiku-4-5-20251001', fallbacks: [{ model: 'gpt-5' }], x_sim: { failModels: ['claude-haiku-4-5-20251001'] } });
+        await fetchChat(
+          us,
+          { Authorization: apiKey },
+          {
+            model: 'claude-haiku-4-5-20251001',
+            fallbacks: [{ model: 'gpt-5' }],
+            x_sim: { failModels: ['claude-haiku-4-5-20251001'] },
+          },
+        );
         return 1;
       },
     },

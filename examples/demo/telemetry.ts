@@ -69,7 +69,11 @@ function exporterList(value: string | undefined, fallback: string[]): string[] {
 }
 
 export function otlpProtocol(signal: 'TRACES' | 'METRICS', env: NodeJS.ProcessEnv): OtlpProtocol {
-  const protocol = (env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] || env.OTEL_EXPORTER_OTLP_PROTOCOL || 'http/protobuf').trim();
+  const protocol = (
+    env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] ||
+    env.OTEL_EXPORTER_OTLP_PROTOCOL ||
+    'http/protobuf'
+  ).trim();
   if (protocol === 'http/protobuf' || protocol === 'http/json') return protocol;
   throw new Error(
     `OTEL_EXPORTER_OTLP_PROTOCOL=${protocol} is not supported by the demo: use http/protobuf (default) or http/json, on port 4318`,
@@ -94,7 +98,9 @@ export function startDemoTelemetry(hosts: GatewayHost[], env: NodeJS.ProcessEnv 
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 
   const hasEndpoint = Boolean(
-    env.OTEL_EXPORTER_OTLP_ENDPOINT || env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+    env.OTEL_EXPORTER_OTLP_ENDPOINT ||
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT ||
+    env.OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
   );
   const defaults = hasEndpoint ? ['otlp'] : [];
   const destinations: string[] = [];
@@ -135,7 +141,7 @@ export function startDemoTelemetry(hosts: GatewayHost[], env: NodeJS.ProcessEnv 
         if (error) console.error(`prometheus endpoint on port ${port} failed: ${error.message}`);
       });
       // exporter-prometheus ships its own copy of sdk-metrics; the reader contract is the same.
-      readers.push(prometheus as unknown as IMetricReader);
+      readers.push(prometheus);
       destinations.push(`metrics -> Prometheus scrape endpoint http://${host ?? '0.0.0.0'}:${port}/metrics`);
     } else {
       warnings.push(`OTEL_METRICS_EXPORTER=${name} is not supported by the demo (otlp, prometheus or none)`);

@@ -35,7 +35,8 @@ async function main(): Promise<void> {
     console.log(USAGE);
     return;
   }
-  if (values.region !== 'us' && values.region !== 'eu') throw new Error(`--region must be us or eu, got ${values.region}`);
+  if (values.region !== 'us' && values.region !== 'eu')
+    throw new Error(`--region must be us or eu, got ${values.region}`);
   // Binding 0.0.0.0 is for a container only: the simulator accepts any key, so keep it off real networks.
   if (!isLoopbackHost(values.host) && !values['allow-non-loopback']) {
     throw new Error(`refusing non-loopback --host ${values.host}; pass --allow-non-loopback (e.g. inside a container)`);

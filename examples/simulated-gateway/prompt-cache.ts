@@ -29,7 +29,12 @@ export class PromptCache {
    * Looks the request's cacheable prefix up, and stores (or refreshes) it. `tokens` counts a
    * message's tokens.
    */
-  use(model: { id: string; creator: string }, messages: Message[], tokens: (message: Message) => number, now = Date.now()): CacheUse {
+  use(
+    model: { id: string; creator: string },
+    messages: Message[],
+    tokens: (message: Message) => number,
+    now = Date.now(),
+  ): CacheUse {
     const prefix = cacheablePrefix(model.creator, messages, tokens);
     if (prefix === undefined) return { read: 0, written: 0 };
     const key = `${model.id}\u0000${JSON.stringify(messages.slice(0, prefix.length))}`;
@@ -55,7 +60,11 @@ interface Prefix {
   explicit: boolean;
 }
 
-function cacheablePrefix(creator: string, messages: Message[], tokens: (message: Message) => number): Prefix | undefined {
+function cacheablePrefix(
+  creator: string,
+  messages: Message[],
+  tokens: (message: Message) => number,
+): Prefix | undefined {
   let breakpoint = -1;
   let ttlMs = DEFAULT_TTL_MS;
   messages.forEach((message, index) => {
@@ -72,7 +81,9 @@ function cacheablePrefix(creator: string, messages: Message[], tokens: (message:
   // Everything but the new turn is the reusable prefix.
   const cached = messages.slice(0, -1);
   const count = cached.reduce((sum, m) => sum + tokens(m), 0);
-  return count >= AUTOMATIC_CACHE_MIN_TOKENS ? { length: cached.length, tokens: count, ttlMs: DEFAULT_TTL_MS, explicit: false } : undefined;
+  return count >= AUTOMATIC_CACHE_MIN_TOKENS
+    ? { length: cached.length, tokens: count, ttlMs: DEFAULT_TTL_MS, explicit: false }
+    : undefined;
 }
 
 /** `cache_control` on the message, or on one of its content parts. */

@@ -40,13 +40,7 @@ export interface ModelInfo {
 export type ErrorEnvelope = 'seed' | 'flat' | 'auth' | 'documented' | 'html' | 'empty';
 
 export type ScenarioMode =
-  | 'json-instead-of-stream'
-  | 'gzip'
-  | 'truncate'
-  | 'reset'
-  | 'stall'
-  | 'slow'
-  | 'request-id-header';
+  'json-instead-of-stream' | 'gzip' | 'truncate' | 'reset' | 'stall' | 'slow' | 'request-id-header';
 
 /** The `x_sim` object a client may put at the top level of a JSON request body. */
 export interface ScenarioRequest {
@@ -452,7 +446,8 @@ type ReasoningEffort = 'minimal' | 'low' | 'medium' | 'high';
 /** Reasoning tokens spent per effort (undocumented for the gateway: a plausible scale). */
 const REASONING_TOKENS: Readonly<Record<ReasoningEffort, number>> = { minimal: 0, low: 128, medium: 512, high: 2048 };
 /** What `{{ transcript }}` becomes for a known transcript_id (ids starting with "missing" are unknown). */
-const TRANSCRIPT_TEXT = 'Speaker A: Thanks for joining the call. Speaker B: Happy to be here, let us review the launch plan.';
+const TRANSCRIPT_TEXT =
+  'Speaker A: Thanks for joining the call. Speaker B: Happy to be here, let us review the launch plan.';
 
 function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInfo>): Parsed<ChatRequest> {
   if (!isObject(body)) return { ok: false, error: invalidRequest(['request body must be a JSON object']) };
@@ -508,7 +503,9 @@ function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInf
   const messages = Array.isArray(body.messages) ? body.messages.filter(isObject) : [];
   if (typeof body.transcript_id === 'string') substituteTranscript(messages);
   const texts = messages.map((message) => messageText(message.content));
-  const userTexts = messages.filter((message) => message.role === 'user').map((message) => messageText(message.content));
+  const userTexts = messages
+    .filter((message) => message.role === 'user')
+    .map((message) => messageText(message.content));
   if (typeof body.prompt === 'string') {
     texts.push(body.prompt);
     userTexts.push(body.prompt);
@@ -531,49 +528,82 @@ function validateChatRequest(body: unknown, models: ReadonlyMap<string, ModelInf
   };
 }
 
-type Extras = Pick<ChatRequest, 'choices' | 'tools' | 'toolChoice' | 'responseFormat' | 'reasoningEffort' | 'fallbacks'>;
+type Extras = Pick<
+  ChatRequest,
+  'choices' | 'tools' | 'toolChoice' | 'responseFormat' | 'reasoningEffort' | 'fallbacks'
+>;
 
 /** n, tools, tool_choice, response_format, reasoning, model_region and fallbacks; undefined when any is wrong. */
-function validateExtras(body: Record<string, any>, models: ReadonlyMap<string, ModelInfo>, fail: (message: string, field: string) => void): Extras | undefined {
+function validateExtras(
+  body: Record<string, any>,
+  models: ReadonlyMap<string, ModelInfo>,
+  fail: (message: string, field: string) => void,
+): Extras | undefined {
   let ok = true;
   const wrong = (message: string, field: string) => {
     ok = false;
     fail(message, field);
   };
   const choices = body.n ?? 1;
-  if (!Number.isInteger(choices) || choices < 1 || choices > MAX_CHOICES) wrong(`n must be an integer from 1 to ${MAX_CHOICES}`, 'n');
+  if (!Number.isInteger(choices) || choices < 1 || choices > MAX_CHOICES)
+    wrong(`n must be an integer from 1 to ${MAX_CHOICES}`, 'n');
   // Live: "us" gives 400 "model_region can only be set to global".
-  if (body.model_region !== undefined && body.model_region !== 'global') wrong('model_region can only be set to global', 'model_region');
+  if (body.model_region !== undefined && body.model_region !== 'global')
+    wrong('model_region can only be set to global', 'model_region');
 
   const effort = body.reasoning_effort ?? (isObject(body.reasoning) ? body.reasoning.effort : undefined);
-  if (effort !== undefined && !(effort in REASONING_TOKENS)) wrong(`reasoning_effort must be one of ${Object.keys(REASONING_TOKENS).join(', ')}`, 'reasoning_effort');
+  if (effort !== undefined && !(effort in REASONING_TOKENS))
+    wrong(`reasoning_effort must be one of ${Object.keys(REASONING_TOKENS).join(', ')}`, 'reasoning_effort');
 
   const tools: ToolDefinition[] = [];
   if (body.tools !== undefined && body.tools !== null) {
-    const valid = Array.isArray(body.tools) && body.tools.every((t: unknown) => isObject(t) && t.type === 'function' && isObject(t.function) && typeof t.function.name === 'string');
-    if (valid) for (const tool of body.tools) tools.push({ name: tool.function.name, parameters: tool.function.parameters });
+    const valid =
+      Array.isArray(body.tools) &&
+      body.tools.every(
+        (t: unknown) =>
+          isObject(t) && t.type === 'function' && isObject(t.function) && typeof t.function.name === 'string',
+      );
+    if (valid)
+      for (const tool of body.tools) tools.push({ name: tool.function.name, parameters: tool.function.parameters });
     else wrong('tools must be an array of {type: "function", function: {name, parameters?}}', 'tools');
   }
   const toolChoice = toolChoiceOf(body.tool_choice, tools);
-  if (toolChoice === undefined) wrong('tool_choice must be none, auto, required or {type: "function", function: {name}} naming one of tools', 'tool_choice');
+  if (toolChoice === undefined)
+    wrong(
+      'tool_choice must be none, auto, required or {type: "function", function: {name}} naming one of tools',
+      'tool_choice',
+    );
 
   const format = body.response_format;
   let responseFormat: Extras['responseFormat'];
   if (format !== undefined && format !== null) {
-    if (isObject(format) && format.type === 'json_schema' && isObject(format.json_schema) && isObject(format.json_schema.schema)) {
+    if (
+      isObject(format) &&
+      format.type === 'json_schema' &&
+      isObject(format.json_schema) &&
+      isObject(format.json_schema.schema)
+    ) {
       responseFormat = { type: 'json_schema', schema: format.json_schema.schema };
     } else if (isObject(format) && format.type === 'json_object') responseFormat = { type: 'json_object' };
-    else if (!(isObject(format) && format.type === 'text')) wrong('response_format must be {type: "json_schema", json_schema: {name, schema}}, {type: "json_object"} or {type: "text"}', 'response_format');
+    else if (!(isObject(format) && format.type === 'text'))
+      wrong(
+        'response_format must be {type: "json_schema", json_schema: {name, schema}}, {type: "json_object"} or {type: "text"}',
+        'response_format',
+      );
   }
 
   const fallbacks: Extras['fallbacks'] = [];
   if (body.fallbacks !== undefined && body.fallbacks !== null) {
-    if (!Array.isArray(body.fallbacks) || body.fallbacks.length > MAX_FALLBACKS) wrong(`fallbacks must be an array of at most ${MAX_FALLBACKS} {model} objects`, 'fallbacks');
+    if (!Array.isArray(body.fallbacks) || body.fallbacks.length > MAX_FALLBACKS)
+      wrong(`fallbacks must be an array of at most ${MAX_FALLBACKS} {model} objects`, 'fallbacks');
     else {
       for (const entry of body.fallbacks) {
         const model = isObject(entry) && typeof entry.model === 'string' ? models.get(entry.model) : undefined;
         if (!model || isRetired(model)) {
-          wrong(`fallback model ${isObject(entry) ? String(entry.model) : String(entry)} is not supported`, 'fallbacks');
+          wrong(
+            `fallback model ${isObject(entry) ? String(entry.model) : String(entry)} is not supported`,
+            'fallbacks',
+          );
           continue;
         }
         fallbacks.push({
@@ -585,13 +615,21 @@ function validateExtras(body: Record<string, any>, models: ReadonlyMap<string, M
     }
   }
   if (!ok || toolChoice === undefined) return undefined;
-  return { choices, tools, toolChoice, responseFormat, reasoningEffort: effort as ReasoningEffort | undefined, fallbacks };
+  return {
+    choices,
+    tools,
+    toolChoice,
+    responseFormat,
+    reasoningEffort: effort as ReasoningEffort | undefined,
+    fallbacks,
+  };
 }
 
 function toolChoiceOf(choice: unknown, tools: ToolDefinition[]): ChatRequest['toolChoice'] | undefined {
   if (choice === undefined || choice === null || choice === 'auto') return 'auto';
   if (choice === 'none' || choice === 'required') return choice;
-  if (isObject(choice) && isObject(choice.function) && tools.some((t) => t.name === choice.function.name)) return { name: choice.function.name };
+  if (isObject(choice) && isObject(choice.function) && tools.some((t) => t.name === choice.function.name))
+    return { name: choice.function.name };
   return undefined;
 }
 
@@ -600,7 +638,7 @@ function substituteTranscript(messages: Record<string, any>[]): void {
   const TAG = '{{ transcript }}';
   const index = messages.findIndex((m) => typeof m.content === 'string' && m.content.includes(TAG));
   if (index === -1) return;
-  messages[index] = { ...messages[index], content: messages[index]!.content.replace(TAG, TRANSCRIPT_TEXT) };
+  messages[index] = { ...messages[index], content: messages[index].content.replace(TAG, TRANSCRIPT_TEXT) };
 }
 
 /** `content` is a string, or (for user messages) an array of `{type:"text", text}` parts. */
@@ -666,14 +704,22 @@ function wantsToolCall(request: ChatRequest, scenario: Scenario): boolean {
 
 function toolCallReply(request: ChatRequest): Reply {
   const choice = request.toolChoice;
-  const tool = typeof choice === 'object' ? request.tools.find((t) => t.name === choice.name)! : request.tools[0]!;
+  const tool = typeof choice === 'object' ? request.tools.find((t) => t.name === choice.name)! : request.tools[0];
   const call = toolCallFor(tool, snippetOf(request));
-  return { pieces: [], outputTokens: Math.ceil(call.arguments.length / 4), finishReason: 'tool_calls', toolCalls: [call] };
+  return {
+    pieces: [],
+    outputTokens: Math.ceil(call.arguments.length / 4),
+    finishReason: 'tool_calls',
+    toolCalls: [call],
+  };
 }
 
 /** JSON content that fits the response_format, streamed 4 characters (about one token) at a time. */
 function jsonReply(request: ChatRequest, format: NonNullable<ChatRequest['responseFormat']>): Reply {
-  const pieces = (jsonReplyFor(format, snippetOf(request)).match(/[\s\S]{1,4}/g) ?? []).map((text) => ({ text, tokens: 1 }));
+  const pieces = (jsonReplyFor(format, snippetOf(request)).match(/[\s\S]{1,4}/g) ?? []).map((text) => ({
+    text,
+    tokens: 1,
+  }));
   const truncated = pieces.length > request.maxTokens;
   const kept = truncated ? pieces.slice(0, request.maxTokens) : pieces;
   return { pieces: kept, outputTokens: kept.length, finishReason: truncated ? 'length' : 'stop' };
@@ -690,7 +736,7 @@ function wordReply(request: ChatRequest): Reply {
   const words = `Simulated reply to: ${snippet}${stop} ${LOREM}`.match(/\S+\s*/g) ?? [];
   const truncated = words.length > request.maxTokens;
   const kept = truncated ? words.slice(0, request.maxTokens) : words;
-  if (truncated) kept[kept.length - 1] = kept[kept.length - 1]!.trimEnd();
+  if (truncated) kept[kept.length - 1] = kept[kept.length - 1].trimEnd();
   return {
     pieces: kept.map((text) => ({ text, tokens: 1 })),
     outputTokens: kept.length,
@@ -721,7 +767,8 @@ interface UsageCounts {
 
 function usageCounts(request: ChatRequest, reply: Reply, cache: CacheUse, scenario: Scenario): UsageCounts {
   const input = request.texts.reduce((sum, text) => sum + countWords(text), 0);
-  const reasoning = scenario.reasoningTokens ?? (request.reasoningEffort ? REASONING_TOKENS[request.reasoningEffort] : 0);
+  const reasoning =
+    scenario.reasoningTokens ?? (request.reasoningEffort ? REASONING_TOKENS[request.reasoningEffort] : 0);
   return {
     input,
     // Reasoning tokens are billed as output: a subset of the output count, as OpenAI reports them.
@@ -737,7 +784,13 @@ function usageObject(counts: UsageCounts, names: Scenario['usageNames'], stream:
   const { input, output } = counts;
   const base: Record<string, unknown> = stream
     ? { prompt_tokens: input, completion_tokens: output, total_tokens: input + output }
-    : { input_tokens: input, prompt_tokens: input, output_tokens: output, completion_tokens: output, total_tokens: input + output };
+    : {
+        input_tokens: input,
+        prompt_tokens: input,
+        output_tokens: output,
+        completion_tokens: output,
+        total_tokens: input + output,
+      };
   // The live stream's usage had no details; a JSON reply always has them (0 when nothing was cached).
   const details = counts.cacheRead > 0 || counts.cacheWrite > 0 || counts.reasoning > 0;
   if (stream && !details) return base;
@@ -745,15 +798,29 @@ function usageObject(counts: UsageCounts, names: Scenario['usageNames'], stream:
     base.cache_read_input_tokens = counts.cacheRead;
     base.cache_creation_input_tokens = counts.cacheWrite;
   } else {
-    base.prompt_tokens_details = counts.cacheWrite > 0 ? { cached_tokens: counts.cacheRead, cache_write_tokens: counts.cacheWrite } : { cached_tokens: counts.cacheRead };
+    base.prompt_tokens_details =
+      counts.cacheWrite > 0
+        ? { cached_tokens: counts.cacheRead, cache_write_tokens: counts.cacheWrite }
+        : { cached_tokens: counts.cacheRead };
   }
   base.completion_tokens_details = { reasoning_tokens: counts.reasoning };
   return base;
 }
 
-function completionBody(request: ChatRequest, reply: Reply, usage: Record<string, unknown>, scenario: Scenario, requestId: string, startedAt: bigint): unknown {
+function completionBody(
+  request: ChatRequest,
+  reply: Reply,
+  usage: Record<string, unknown>,
+  scenario: Scenario,
+  requestId: string,
+  startedAt: bigint,
+): unknown {
   const content = reply.toolCalls ? null : reply.pieces.map((piece) => piece.text).join('');
-  const toolCalls = reply.toolCalls?.map((call) => ({ id: call.id, type: 'function', function: { name: call.name, arguments: call.arguments } }));
+  const toolCalls = reply.toolCalls?.map((call) => ({
+    id: call.id,
+    type: 'function',
+    function: { name: call.name, arguments: call.arguments },
+  }));
   const choices = Array.from({ length: request.choices }, (_, index) => {
     const message: Record<string, unknown> = { role: 'assistant', content };
     // The live reply has no `index`; several choices need one.
@@ -799,9 +866,16 @@ function* completionEvents(
   // details (and the reasoning tokens, spent before the first word) only on the last one.
   const running = () =>
     request.includeUsage
-      ? { usage: { prompt_tokens: counts.input, completion_tokens: completionTokens, total_tokens: counts.input + completionTokens } }
+      ? {
+          usage: {
+            prompt_tokens: counts.input,
+            completion_tokens: completionTokens,
+            total_tokens: counts.input + completionTokens,
+          },
+        }
       : {};
-  const envelope = () => (scenario.streamEnvelope ? { llm_status_code: 200, response_time: Number(process.hrtime.bigint() - startedAt) } : {});
+  const envelope = () =>
+    scenario.streamEnvelope ? { llm_status_code: 200, response_time: Number(process.hrtime.bigint() - startedAt) } : {};
   const indices = Array.from({ length: request.choices }, (_, index) => index);
   const chunk = (index: number, delta: object, finishReason: string | null, extra: object = {}) =>
     sse({ ...base, choices: [{ index, delta, logprobs: null, finish_reason: finishReason }], ...running(), ...extra });
@@ -810,7 +884,8 @@ function* completionEvents(
   if (reply.toolCalls) {
     yield* toolCallDeltas(reply.toolCalls, indices, chunk);
     completionTokens = counts.output;
-    for (const index of indices) yield chunk(index, {}, 'tool_calls', !request.includeUsage && index === indices.at(-1) ? envelope() : {});
+    for (const index of indices)
+      yield chunk(index, {}, 'tool_calls', !request.includeUsage && index === indices.at(-1) ? envelope() : {});
   } else {
     const last = reply.pieces.length - 1;
     for (const [i, piece] of reply.pieces.entries()) {
@@ -818,22 +893,41 @@ function* completionEvents(
         completionTokens += piece.tokens;
         if (i === last && index === indices.at(-1)) completionTokens = counts.output;
         const final = i === last;
-        yield chunk(index, { content: piece.text }, final ? reply.finishReason : null, final && !request.includeUsage && index === indices.at(-1) ? envelope() : {});
+        yield chunk(
+          index,
+          { content: piece.text },
+          final ? reply.finishReason : null,
+          final && !request.includeUsage && index === indices.at(-1) ? envelope() : {},
+        );
       }
     }
   }
-  if (request.includeUsage) yield sse({ ...base, choices: [], usage: usageObject(counts, scenario.usageNames, true), ...envelope() });
+  if (request.includeUsage)
+    yield sse({ ...base, choices: [], usage: usageObject(counts, scenario.usageNames, true), ...envelope() });
   yield DONE_EVENT;
 }
 
 /** The deltas of tool calls: id and name first, then the arguments in pieces of about 8 characters. */
-function* toolCallDeltas(calls: SimulatedToolCall[], indices: number[], chunk: (index: number, delta: object, finishReason: string | null) => string) {
+function* toolCallDeltas(
+  calls: SimulatedToolCall[],
+  indices: number[],
+  chunk: (index: number, delta: object, finishReason: string | null) => string,
+) {
   for (const [callIndex, call] of calls.entries()) {
     for (const index of indices) {
-      yield chunk(index, { tool_calls: [{ index: callIndex, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }] }, null);
+      yield chunk(
+        index,
+        {
+          tool_calls: [
+            { index: callIndex, id: call.id, type: 'function', function: { name: call.name, arguments: '' } },
+          ],
+        },
+        null,
+      );
     }
     for (const piece of call.arguments.match(/[\s\S]{1,8}/g) ?? []) {
-      for (const index of indices) yield chunk(index, { tool_calls: [{ index: callIndex, function: { arguments: piece } }] }, null);
+      for (const index of indices)
+        yield chunk(index, { tool_calls: [{ index: callIndex, function: { arguments: piece } }] }, null);
     }
   }
 }
@@ -903,7 +997,11 @@ class FixedWindowRateLimiter {
 
   #state(window: { startedAt: number; count: number }): RateLimitState {
     const msLeft = window.startedAt + this.windowMs - Date.now();
-    return { limit: this.limit, remaining: this.limit - window.count, resetSeconds: Math.max(0, Math.ceil(msLeft / 1000)) };
+    return {
+      limit: this.limit,
+      remaining: this.limit - window.count,
+      resetSeconds: Math.max(0, Math.ceil(msLeft / 1000)),
+    };
   }
 }
 
@@ -945,7 +1043,11 @@ function upstreamFailed(request: ChatRequest, startedAt: bigint): GatewayError {
     message: 'upstream model provider unavailable',
     details: [`model ${request.model.id}: provider returned ${providerStatus}`],
     envelope: 'flat',
-    extra: { http_status_code: 503, response_time: Number(process.hrtime.bigint() - startedAt), llm_status_code: providerStatus },
+    extra: {
+      http_status_code: 503,
+      response_time: Number(process.hrtime.bigint() - startedAt),
+      llm_status_code: providerStatus,
+    },
   };
 }
 
@@ -1052,20 +1154,32 @@ class GatewaySimulator {
 
     const limit = this.limiter.hit(scope.key);
     const headers = rateLimitHeaders(scope, limit);
-    if (limit.remaining < 0) return this.#sendError(ex, rateLimited(), { ...headers, 'Retry-After': String(limit.resetSeconds) });
+    if (limit.remaining < 0)
+      return this.#sendError(ex, rateLimited(), { ...headers, 'Retry-After': String(limit.resetSeconds) });
 
     const served = serve(request, ex.scenario.failModels);
     if (!served) return this.#sendError(ex, upstreamFailed(request, ex.startedAt), headers);
 
-    const cache = this.promptCache.use(served.model, served.messages, (message) => countWords(messageText(message.content)));
+    const cache = this.promptCache.use(served.model, served.messages, (message) =>
+      countWords(messageText(message.content)),
+    );
     const reply = buildReply(served, ex.scenario);
     const counts = usageCounts(served, reply, cache, ex.scenario);
     if (served.stream && !ex.scenario.modes.has('json-instead-of-stream')) {
       const streamRequestId = ex.scenario.streamRequestId ? ex.requestId : undefined;
-      return this.#sendEvents(ex, headers, completionEvents(served, reply, counts, ex.scenario, streamRequestId, ex.startedAt));
+      return this.#sendEvents(
+        ex,
+        headers,
+        completionEvents(served, reply, counts, ex.scenario, streamRequestId, ex.startedAt),
+      );
     }
     const usage = usageObject(counts, ex.scenario.usageNames, false);
-    return this.#sendJson(ex, 200, headers, completionBody(served, reply, usage, ex.scenario, ex.requestId, ex.startedAt));
+    return this.#sendJson(
+      ex,
+      200,
+      headers,
+      completionBody(served, reply, usage, ex.scenario, ex.requestId, ex.startedAt),
+    );
   }
 
   /** `/v1/understanding` (rate-limited, own service) and `/validate` (200, empty body). */
@@ -1077,7 +1191,8 @@ class GatewaySimulator {
     if (ex.scenario.status) return this.#sendForced(ex, UNDERSTANDING_SCOPE);
 
     const body = ex.body;
-    const request = isObject(body) && isObject(body.speech_understanding) ? body.speech_understanding.request : undefined;
+    const request =
+      isObject(body) && isObject(body.speech_understanding) ? body.speech_understanding.request : undefined;
     if (!isObject(request)) {
       return this.#sendError(ex, invalidRequest(['speech_understanding.request is required'], 'speech_understanding'));
     }
@@ -1085,7 +1200,8 @@ class GatewaySimulator {
 
     const limit = this.limiter.hit(UNDERSTANDING_SCOPE.key);
     const headers = rateLimitHeaders(UNDERSTANDING_SCOPE, limit);
-    if (limit.remaining < 0) return this.#sendError(ex, rateLimited(), { ...headers, 'Retry-After': String(limit.resetSeconds) });
+    if (limit.remaining < 0)
+      return this.#sendError(ex, rateLimited(), { ...headers, 'Retry-After': String(limit.resetSeconds) });
 
     const response = Object.fromEntries(Object.keys(request).map((feature) => [feature, { status: 'success' }]));
     const transcriptId = isObject(body) && typeof body.transcript_id === 'string' ? body.transcript_id : null;
@@ -1180,7 +1296,7 @@ class GatewaySimulator {
         await sink.write(event.slice(0, Math.floor(event.length / 2)));
         return sink.end();
       }
-      if (cutHere) return this.#interrupt(ex, cut!);
+      if (cutHere) return this.#interrupt(ex, cut);
       if (sent > 0 && delayMs > 0) await sleep(delayMs, undefined, { signal: ex.signal });
       await sink.write(event);
       sent++;

@@ -23,7 +23,10 @@ export function toolCallFor(tool: ToolDefinition, text: string): SimulatedToolCa
 }
 
 /** The JSON a `response_format` asks for: the schema's shape for json_schema, `{reply}` for json_object. */
-export function jsonReplyFor(format: { type: 'json_object' } | { type: 'json_schema'; schema: unknown }, text: string): string {
+export function jsonReplyFor(
+  format: { type: 'json_object' } | { type: 'json_schema'; schema: unknown },
+  text: string,
+): string {
   return JSON.stringify(format.type === 'json_schema' ? exampleValue(format.schema, text) : { reply: text });
 }
 

@@ -16,7 +16,8 @@ export class JsonBodyObserver implements BodyObserver {
 
   /** `captureContent` as a boolean is the older form of `{ captureContent }`. */
   constructor(options: boolean | BodyObserverOptions = false) {
-    const { captureContent = false, stableChunks = false } = typeof options === 'boolean' ? { captureContent: options } : options;
+    const { captureContent = false, stableChunks = false } =
+      typeof options === 'boolean' ? { captureContent: options } : options;
     this.captureContent = captureContent;
     this.stableChunks = stableChunks;
   }
@@ -77,7 +78,7 @@ export function responseInfoFromJsonText(text: string, captureContent = false, e
 }
 
 function concat(chunks: Uint8Array[]): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
+  if (chunks.length === 1) return chunks[0];
   const total = chunks.reduce((n, c) => n + c.byteLength, 0);
   const out = new Uint8Array(total);
   let offset = 0;
@@ -120,7 +121,7 @@ const PATTERNS = {
 function matches(pattern: RegExp, text: string): string[] {
   pattern.lastIndex = 0;
   const found: string[] = [];
-  for (const m of text.matchAll(pattern)) found.push(m[1]!);
+  for (const m of text.matchAll(pattern)) found.push(m[1]);
   return found;
 }
 
@@ -134,7 +135,7 @@ function firstString(pattern: RegExp, ...texts: string[]): string | undefined {
 
 function lastString(pattern: RegExp, text: string): string | undefined {
   const all = matches(pattern, text);
-  return all.length > 0 ? unescapeJsonString(all[all.length - 1]!) : undefined;
+  return all.length > 0 ? unescapeJsonString(all[all.length - 1]) : undefined;
 }
 
 function lastInteger(pattern: RegExp, text: string): number | undefined {
@@ -151,7 +152,8 @@ function scanJsonText(head: string, tail: string, end?: BodyEnd): ResponseInfo {
   // The two windows never overlap (a body scanned at both ends is larger than both).
   const reasons: string[] = [];
   for (const text of head === tail ? [head] : [head, tail]) {
-    for (const r of matches(PATTERNS.finishReason, text)) if (reasons.length < MAX_CHOICES) reasons.push(unescapeJsonString(r));
+    for (const r of matches(PATTERNS.finishReason, text))
+      if (reasons.length < MAX_CHOICES) reasons.push(unescapeJsonString(r));
   }
   const info: ResponseInfo = {
     requestId: firstString(PATTERNS.requestId, head, tail),
@@ -178,8 +180,14 @@ function scanUsageDetails(info: ResponseInfo, tail: string): void {
   const set = (key: keyof ResponseInfo, value: number | undefined) => {
     if (value !== undefined) (info as Record<string, unknown>)[key] = value;
   };
-  set('cacheReadInputTokens', lastInteger(PATTERNS.cachedTokens, tail) ?? lastInteger(PATTERNS.cacheReadInputTokens, tail));
-  set('cacheWriteInputTokens', lastInteger(PATTERNS.cacheWriteTokens, tail) ?? lastInteger(PATTERNS.cacheCreationInputTokens, tail));
+  set(
+    'cacheReadInputTokens',
+    lastInteger(PATTERNS.cachedTokens, tail) ?? lastInteger(PATTERNS.cacheReadInputTokens, tail),
+  );
+  set(
+    'cacheWriteInputTokens',
+    lastInteger(PATTERNS.cacheWriteTokens, tail) ?? lastInteger(PATTERNS.cacheCreationInputTokens, tail),
+  );
   set('reasoningOutputTokens', lastInteger(PATTERNS.reasoningTokens, tail));
   const status = lastInteger(PATTERNS.llmStatusCode, tail);
   set('providerStatusCode', status !== undefined && status >= 100 && status <= 599 ? status : undefined);

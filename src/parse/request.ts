@@ -41,7 +41,13 @@ export function requestInfoFromObject(body: Record<string, unknown>, captureCont
     stream: body.stream === true,
     shape: {
       hasModel: typeof body.model === 'string' && body.model.length > 0,
-      messages: Array.isArray(body.messages) ? 'array' : typeof body.messages === 'string' ? 'string' : body.messages === undefined ? 'missing' : 'other',
+      messages: Array.isArray(body.messages)
+        ? 'array'
+        : typeof body.messages === 'string'
+          ? 'string'
+          : body.messages === undefined
+            ? 'missing'
+            : 'other',
       hasPrompt: typeof body.prompt === 'string',
       maxTokensValid: maxTokens === undefined || (Number.isInteger(maxTokens) && (maxTokens as number) >= 1),
     },
@@ -71,7 +77,10 @@ const OPTIONAL_KEYS = [
   'transcript_id',
 ] as const;
 
-type OptionalFields = Omit<RequestInfo, 'model' | 'maxTokens' | 'temperature' | 'stream' | 'shape' | 'inputMessages' | 'toolDefinitions'>;
+type OptionalFields = Omit<
+  RequestInfo,
+  'model' | 'maxTokens' | 'temperature' | 'stream' | 'shape' | 'inputMessages' | 'toolDefinitions'
+>;
 
 /** The second-release request attributes, from a parsed body or from the keys a scan found. */
 function optionalFields(body: Record<string, unknown>): OptionalFields {
@@ -134,7 +143,10 @@ function fallbackModels(fallbacks: unknown): string[] | undefined {
  * named no model; true when the response model is one of the fallbacks rather than the
  * requested model (the gateway's only sign: "the model field reflects the fallback model").
  */
-export function fallbackServed(request: RequestInfo | undefined, responseModel: string | undefined): boolean | undefined {
+export function fallbackServed(
+  request: RequestInfo | undefined,
+  responseModel: string | undefined,
+): boolean | undefined {
   const fallbacks = request?.fallbackModels;
   if (fallbacks === undefined || responseModel === undefined) return undefined;
   if (responseModel === request?.model) return false;
@@ -174,7 +186,9 @@ function scanRequestText(text: string): RequestInfo {
  */
 function scanOptionalKeys(text: string): Record<string, unknown> {
   const windows =
-    text.length <= 2 * REQUEST_SCAN_WINDOW_CHARS ? [text] : [text.slice(0, REQUEST_SCAN_WINDOW_CHARS), text.slice(-REQUEST_SCAN_WINDOW_CHARS)];
+    text.length <= 2 * REQUEST_SCAN_WINDOW_CHARS
+      ? [text]
+      : [text.slice(0, REQUEST_SCAN_WINDOW_CHARS), text.slice(-REQUEST_SCAN_WINDOW_CHARS)];
   const found: Record<string, unknown> = {};
   for (const [key, pattern] of OPTIONAL_KEY_PATTERNS) {
     for (const window of windows) {

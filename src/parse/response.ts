@@ -51,7 +51,12 @@ function completeReasons(choices: unknown): string[] | undefined {
  * `finishReasons` by choice index, with `error` for the choices a body that did not complete
  * cut off: those seen without a finish reason, and those never seen below `expectedChoices`.
  */
-export function withUnfinishedChoices(info: ResponseInfo, reasons: Map<number, string>, seen: Iterable<number>, end: BodyEnd): ResponseInfo {
+export function withUnfinishedChoices(
+  info: ResponseInfo,
+  reasons: Map<number, string>,
+  seen: Iterable<number>,
+  end: BodyEnd,
+): ResponseInfo {
   if (!end.complete) {
     const all = new Map(reasons);
     let slots = Math.min(MAX_CHOICES, end.expectedChoices ?? 0);
@@ -113,10 +118,13 @@ export function addUsage(info: ResponseInfo, usage: Record<string, unknown>): vo
     nonNegativeInteger(prompt?.cached_tokens) ??
     (isRecord(usage.input_tokens_details) ? nonNegativeInteger(usage.input_tokens_details.cached_tokens) : undefined) ??
     nonNegativeInteger(usage.cache_read_input_tokens);
-  const cacheWrite = nonNegativeInteger(prompt?.cache_write_tokens) ?? nonNegativeInteger(usage.cache_creation_input_tokens);
+  const cacheWrite =
+    nonNegativeInteger(prompt?.cache_write_tokens) ?? nonNegativeInteger(usage.cache_creation_input_tokens);
   const reasoning =
     nonNegativeInteger(completion?.reasoning_tokens) ??
-    (isRecord(usage.output_tokens_details) ? nonNegativeInteger(usage.output_tokens_details.reasoning_tokens) : undefined);
+    (isRecord(usage.output_tokens_details)
+      ? nonNegativeInteger(usage.output_tokens_details.reasoning_tokens)
+      : undefined);
   if (cacheRead !== undefined) info.cacheReadInputTokens = cacheRead;
   if (cacheWrite !== undefined) info.cacheWriteInputTokens = cacheWrite;
   if (reasoning !== undefined) info.reasoningOutputTokens = reasoning;
@@ -154,7 +162,8 @@ function toolCallsOf(calls: unknown, budget: { left: number }): OutputToolCall[]
   for (const call of calls) {
     if (!isRecord(call) || out.length >= MAX_CAPTURED_TOOL_CALLS) continue;
     const fn = isRecord(call.function) ? call.function : {};
-    const raw = typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '' : safeStringify(fn.arguments);
+    const raw =
+      typeof fn.arguments === 'string' ? fn.arguments : fn.arguments === undefined ? '' : safeStringify(fn.arguments);
     const args = raw.slice(0, Math.max(0, budget.left));
     budget.left -= args.length;
     const toolCall: OutputToolCall = { arguments: args };

@@ -1,5 +1,10 @@
 import { parseErrorEnvelope } from './errors';
-import { MAX_CAPTURED_CONTENT_CHARS, MAX_CAPTURED_TOOL_CALLS, MAX_SSE_LINE_BYTES, SSE_TAIL_WINDOW_BYTES } from './limits';
+import {
+  MAX_CAPTURED_CONTENT_CHARS,
+  MAX_CAPTURED_TOOL_CALLS,
+  MAX_SSE_LINE_BYTES,
+  SSE_TAIL_WINDOW_BYTES,
+} from './limits';
 import { addEnvelope, addUsage, choiceIndex, MAX_CHOICES, orderedReasons, UNFINISHED_CHOICE_REASON } from './response';
 import type { BodyEnd, BodyObserver, BodyObserverOptions, OutputMessage, OutputToolCall, ResponseInfo } from './types';
 import { isRecord, shortString } from './values';
@@ -101,7 +106,9 @@ export class SseEventParser implements BodyObserver {
    */
   finish(end?: BodyEnd): ResponseInfo {
     this.settle();
-    const unfinished = end ? unfinishedChoices(this.finishReasons, this.seenChoices, end, this.done && this.info.error === undefined) : [];
+    const unfinished = end
+      ? unfinishedChoices(this.finishReasons, this.seenChoices, end, this.done && this.info.error === undefined)
+      : [];
     const reasons = withReasons(this.finishReasons, unfinished);
     const finishReasons = orderedReasons(reasons);
     if (finishReasons !== undefined) this.info.finishReasons = finishReasons;
@@ -133,7 +140,11 @@ export class SseEventParser implements BodyObserver {
     const indices = [...new Set([...this.content.keys(), ...this.toolCalls.keys()])].sort((a, b) => a - b);
     if (indices.length === 0) return undefined;
     return indices.map((index) => {
-      const message: OutputMessage = { role: 'assistant', content: this.content.get(index) ?? '', finishReason: reasons.get(index) };
+      const message: OutputMessage = {
+        role: 'assistant',
+        content: this.content.get(index) ?? '',
+        finishReason: reasons.get(index),
+      };
       const calls = this.toolCalls.get(index);
       if (calls !== undefined && calls.size > 0) {
         message.toolCalls = [...calls.entries()].sort((a, b) => a[0] - b[0]).map(([, draft]) => toolCallOf(draft));
@@ -259,9 +270,11 @@ export class SseEventParser implements BodyObserver {
     const info = this.info;
     const nestedError = isRecord(event.error) ? event.error : undefined;
     info.requestId ??= shortString(event.request_id) ?? shortString(nestedError?.request_id);
-    info.responseModel ??= shortString(event.model) ?? (isRecord(event.request) ? shortString(event.request.model) : undefined);
+    info.responseModel ??=
+      shortString(event.model) ?? (isRecord(event.request) ? shortString(event.request.model) : undefined);
     info.responseId ??= shortString(event.id);
-    if (info.error === undefined && ('error' in event || ('code' in event && 'message' in event))) info.error = parseErrorEnvelope(event);
+    if (info.error === undefined && ('error' in event || ('code' in event && 'message' in event)))
+      info.error = parseErrorEnvelope(event);
   }
 
   private collectChoices(choices: unknown): void {
@@ -281,7 +294,8 @@ export class SseEventParser implements BodyObserver {
   private collectDelta(index: number, delta: Record<string, unknown>): void {
     if (typeof delta.content === 'string') {
       const piece = this.takeBudget(delta.content);
-      if (piece.length > 0 || !this.content.has(index)) this.content.set(index, (this.content.get(index) ?? '') + piece);
+      if (piece.length > 0 || !this.content.has(index))
+        this.content.set(index, (this.content.get(index) ?? '') + piece);
     }
     if (!Array.isArray(delta.tool_calls)) return;
     let calls = this.toolCalls.get(index);
@@ -323,7 +337,12 @@ function toolCallOf(draft: ToolCallDraft): OutputToolCall {
  * The choices whose finish reason never came and that count as cut: every one seen, and when
  * the body did not complete every one below `expectedChoices` too; none after a clean end.
  */
-function unfinishedChoices(reasons: Map<number, string>, seen: Set<number>, end: BodyEnd, endedAsIntended: boolean): number[] {
+function unfinishedChoices(
+  reasons: Map<number, string>,
+  seen: Set<number>,
+  end: BodyEnd,
+  endedAsIntended: boolean,
+): number[] {
   if (end.complete && endedAsIntended) return [];
   const cut = new Set<number>();
   for (const index of seen) if (!reasons.has(index)) cut.add(index);
@@ -342,7 +361,11 @@ function withReasons(reasons: Map<number, string>, unfinished: number[]): Map<nu
   return all;
 }
 
-function setDefined<K extends keyof ResponseInfo>(info: ResponseInfo, key: K, value: ResponseInfo[K] | undefined): void {
+function setDefined<K extends keyof ResponseInfo>(
+  info: ResponseInfo,
+  key: K,
+  value: ResponseInfo[K] | undefined,
+): void {
   if (value !== undefined) info[key] = value;
 }
 
@@ -402,7 +425,8 @@ export class SseObserver implements BodyObserver {
     tail.settle();
     // A last usage (or envelope) marker that was not a real event hid an earlier real one:
     // read the whole window, as the exact answer needs. Only crafted streams get here.
-    if (start.floor < start.from && !start.lastMarkersFound(tail.sawLastValue)) return this.finishFromWindow(text.slice(start.floor), end);
+    if (start.floor < start.from && !start.lastMarkersFound(tail.sawLastValue))
+      return this.finishFromWindow(text.slice(start.floor), end);
     return this.combine(tail, end);
   }
 
@@ -418,7 +442,8 @@ export class SseObserver implements BodyObserver {
     const head = this.head;
     const info = head.info;
     for (const key of ['requestId', 'responseModel', 'responseId', 'error'] as const) {
-      if (info[key] === undefined && tail.info[key] !== undefined) (info as Record<string, unknown>)[key] = tail.info[key];
+      if (info[key] === undefined && tail.info[key] !== undefined)
+        (info as Record<string, unknown>)[key] = tail.info[key];
     }
     for (const key of TAIL_FIELDS) {
       delete info[key];
@@ -426,7 +451,9 @@ export class SseObserver implements BodyObserver {
     }
     this.done = tail.done;
     const seen = new Set([...head.seenChoices, ...tail.seenChoices]);
-    const unfinished = end ? unfinishedChoices(tail.finishReasons, seen, end, tail.done && info.error === undefined) : [];
+    const unfinished = end
+      ? unfinishedChoices(tail.finishReasons, seen, end, tail.done && info.error === undefined)
+      : [];
     const reasons = orderedReasons(withReasons(tail.finishReasons, unfinished));
     if (reasons !== undefined) info.finishReasons = reasons;
     return info;
@@ -448,14 +475,15 @@ export class SseObserver implements BodyObserver {
     const kept = chunk.byteLength > 2 * window ? chunk.slice(chunk.byteLength - window) : chunk;
     this.kept.push(kept);
     this.keptBytes += kept.byteLength;
-    while (this.kept.length > 1 && this.keptBytes - this.kept[0]!.byteLength >= window) this.keptBytes -= this.kept.shift()!.byteLength;
+    while (this.kept.length > 1 && this.keptBytes - this.kept[0].byteLength >= window)
+      this.keptBytes -= this.kept.shift()!.byteLength;
   }
 
   /** The last min(total, window) bytes of the stream, in order. */
   private tailBytes(): Uint8Array {
     const window = SSE_TAIL_WINDOW_BYTES;
     if (this.stableChunks) {
-      const all = this.kept.length === 1 ? this.kept[0]! : Buffer.concat(this.kept);
+      const all = this.kept.length === 1 ? this.kept[0] : Buffer.concat(this.kept);
       return all.byteLength > window ? all.subarray(all.byteLength - window) : all;
     }
     if (this.ring === undefined) return new Uint8Array(0);

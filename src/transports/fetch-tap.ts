@@ -1,5 +1,9 @@
 import type { ConsumedBody, GatewayCall } from '../call';
-import { ReadableStream as WebReadableStream, type ReadableStreamDefaultReader, type ReadableStreamReadResult } from 'node:stream/web';
+import {
+  ReadableStream as WebReadableStream,
+  type ReadableStreamDefaultReader,
+  type ReadableStreamReadResult,
+} from 'node:stream/web';
 import { responseHeadOf } from '../parse/headers';
 import type { TransportHost } from './host';
 
@@ -18,7 +22,11 @@ export interface FetchTransport {
 }
 
 /** Waits for the response head, then observes the body through the tap. */
-export async function observeResponseTap(transport: FetchTransport, pending: Promise<Response>, call: GatewayCall): Promise<Response> {
+export async function observeResponseTap(
+  transport: FetchTransport,
+  pending: Promise<Response>,
+  call: GatewayCall,
+): Promise<Response> {
   let response: Response;
   try {
     response = await pending;
@@ -52,12 +60,17 @@ const unreadBodies = new FinalizationRegistry<SharedBody>((shared) => {
 
 function observeResponse(transport: FetchTransport, response: Response, call: GatewayCall): Response {
   try {
-    call.responseHead(response.status, responseHeadOf((name) => response.headers.get(name)));
+    call.responseHead(
+      response.status,
+      responseHeadOf((name) => response.headers.get(name)),
+    );
     if (Object.getPrototypeOf(response) !== Response.prototype) {
       // A global fetch replaced by a polyfill (node-fetch) returns its own Response class,
       // whose body cannot be observed from here. Its requests go through node:http, where
       // the http transport sees them whole: let it, from the next call on.
-      transport.host.diag.debug('llm-gateway: globalThis.fetch does not return Node Responses; leaving its calls to the http transport');
+      transport.host.diag.debug(
+        'llm-gateway: globalThis.fetch does not return Node Responses; leaving its calls to the http transport',
+      );
       transport.foreign = true;
       call.bodyEnd();
       return response;
@@ -151,7 +164,9 @@ function tapOf(response: Response, observed: ObservedBody): ReadableStream<Uint8
 type BodyReader = 'arrayBuffer' | 'blob' | 'bytes' | 'formData' | 'json' | 'text';
 
 function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | undefined): PropertyDescriptorMap {
-  const native = (Response.prototype as unknown as Record<string, ((this: Response) => Promise<unknown>) | undefined>)[name];
+  const native = (Response.prototype as unknown as Record<string, ((this: Response) => Promise<unknown>) | undefined>)[
+    name
+  ];
   if (typeof native !== 'function') return {};
   const read = function (this: Response): Promise<unknown> {
     const observed = observedBodies.get(this);
@@ -164,7 +179,11 @@ function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | un
       // An event stream read whole still passes through the tap chunk by chunk, so the
       // first chunk is timed; the native reader then decodes exactly as it would have.
       try {
-        return Reflect.apply(native, new Response(tapOf(this, observed), { headers: this.headers }), []) as Promise<unknown>;
+        return Reflect.apply(
+          native,
+          new Response(tapOf(this, observed), { headers: this.headers }),
+          [],
+        ) as Promise<unknown>;
       } catch (error) {
         return Promise.reject(error);
       }
@@ -231,41 +250,43 @@ export function tapBody(source: ReadableStream<Uint8Array>, shared: SharedBody):
   let offset = 0;
   const reader = () => (sourceReader ??= source.getReader());
   // node:stream/web's ReadableStream is the global one; its typings know byte streams.
-  const tap = new WebReadableStream({
-    type: 'bytes',
-    async pull(controller) {
-      let result: ReadableStreamReadResult<Uint8Array>;
-      try {
-        result = await reader().read();
-      } catch (error) {
-        call.fail(error);
-        controller.error(error);
-        return;
-      }
-      if (result.done) {
-        controller.close();
-        // A BYOB read pending at the end must be answered with zero bytes.
-        controller.byobRequest?.respond(0);
-        call.bodyEnd();
-        return;
-      }
-      // Observe before enqueue: a byte stream transfers (detaches) the chunk's buffer.
-      // A response and its clones each pass every byte: the call is handed each byte once,
-      // in order, or the parsers would see two interleaved copies of one stream.
-      const chunk = result.value;
-      const end = offset + chunk.byteLength;
-      if (end > shared.fed) {
-        call.bodyChunk(shared.fed > offset ? chunk.subarray(shared.fed - offset) : chunk);
-        shared.fed = end;
-      }
-      offset = end;
-      controller.enqueue(chunk);
+  const tap = new WebReadableStream(
+    {
+      type: 'bytes',
+      async pull(controller) {
+        let result: ReadableStreamReadResult<Uint8Array>;
+        try {
+          result = await reader().read();
+        } catch (error) {
+          call.fail(error);
+          controller.error(error);
+          return;
+        }
+        if (result.done) {
+          controller.close();
+          // A BYOB read pending at the end must be answered with zero bytes.
+          controller.byobRequest?.respond(0);
+          call.bodyEnd();
+          return;
+        }
+        // Observe before enqueue: a byte stream transfers (detaches) the chunk's buffer.
+        // A response and its clones each pass every byte: the call is handed each byte once,
+        // in order, or the parsers would see two interleaved copies of one stream.
+        const chunk = result.value;
+        const end = offset + chunk.byteLength;
+        if (end > shared.fed) {
+          call.bodyChunk(shared.fed > offset ? chunk.subarray(shared.fed - offset) : chunk);
+          shared.fed = end;
+        }
+        offset = end;
+        controller.enqueue(chunk);
+      },
+      cancel(reason) {
+        call.cancel();
+        return reader().cancel(reason);
+      },
     },
-    cancel(reason) {
-      call.cancel();
-      return reader().cancel(reason);
-    },
-  }, { highWaterMark: 0 });
-  return tap as unknown as ReadableStream<Uint8Array>;
+    { highWaterMark: 0 },
+  );
+  return tap;
 }
-

@@ -38,12 +38,12 @@ export function installFetchTransport(host: TransportHost): () => void {
     if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
     return observeFetch(transport, this, arguments, input, init, region);
   };
-  globalThis.fetch = instrumentedFetch as Fetch;
+  globalThis.fetch = instrumentedFetch;
 
   return () => {
     active = false;
     // Someone may have wrapped fetch after us: then the flag makes ours a pass-through.
-    if (globalThis.fetch === (instrumentedFetch as Fetch)) globalThis.fetch = original;
+    if (globalThis.fetch === instrumentedFetch) globalThis.fetch = original;
   };
 }
 
@@ -70,7 +70,8 @@ class FetchCallClaim implements UndiciRequestClaim {
 
   claim(request: object): void {
     this.claimed = true;
-    if (NODE_UNDICI_PUBLISHES_BODIES) observeUndiciRequest(this.host, request, this.call, this.signal, this.needsRequestBody);
+    if (NODE_UNDICI_PUBLISHES_BODIES)
+      observeUndiciRequest(this.host, request, this.call, this.signal, this.needsRequestBody);
   }
 }
 
@@ -93,7 +94,8 @@ function observeFetch(
     const needsRequestBody = request === undefined && (body !== undefined || requestObject?.body != null);
     // Without the wire (Node 22), a Request's body is read from a clone, asynchronously: the
     // request leaves at once and the call learns the body when the clone's bytes are read.
-    if (needsRequestBody && !NODE_UNDICI_PUBLISHES_BODIES && body === undefined) requestBodyLater = requestInfoFromRequest(requestObject!, host);
+    if (needsRequestBody && !NODE_UNDICI_PUBLISHES_BODIES && body === undefined)
+      requestBodyLater = requestInfoFromRequest(requestObject!, host);
     const url = new URL(requestObject?.url ?? String(input));
     const method = (init?.method ?? requestObject?.method ?? 'GET').toUpperCase();
     call = host.startCall({
@@ -201,7 +203,8 @@ class FetchRequestHeaders implements RequestHeaders {
     }
     // A plain object, the common case (SDKs and the docs' examples): no copy.
     for (const key in source) {
-      if (key.length === name.length && key.toLowerCase() === name) return String((source as Record<string, unknown>)[key]);
+      if (key.length === name.length && key.toLowerCase() === name)
+        return String((source as Record<string, unknown>)[key]);
     }
     return undefined;
   }

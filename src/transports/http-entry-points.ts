@@ -56,7 +56,13 @@ export function noteHttpModuleLoaded(moduleExports: unknown): void {
 }
 
 export class EntryPointWrappers {
-  private readonly installed: { target: object; name: EntryName; wrapper: Function; inner: Function; state: WrapperState }[] = [];
+  private readonly installed: {
+    target: object;
+    name: EntryName;
+    wrapper: Function;
+    inner: Function;
+    state: WrapperState;
+  }[] = [];
 
   constructor(private readonly runEntryCall: EntryCallRunner) {
     installations.add(this);
@@ -166,7 +172,7 @@ function entryTargetOf(args: ArrayLike<unknown>, defaultProtocol: string): Entry
 }
 
 function asOptions(value: unknown): RequestOptionsLike | undefined {
-  return typeof value === 'object' && value !== null && !(value instanceof URL) ? (value as RequestOptionsLike) : undefined;
+  return typeof value === 'object' && value !== null && !(value instanceof URL) ? value : undefined;
 }
 
 function nonEmptyString(value: unknown): string | undefined {

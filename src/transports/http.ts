@@ -15,7 +15,6 @@ import { guarded } from '../guard';
 
 export { noteHttpModuleLoaded } from './http-entry-points';
 
-
 // Published in the ClientRequest constructor (Node >= 22.12, so on every supported Node),
 // before any write, in the caller's context.
 const REQUEST_CREATED = 'http.client.request.created';
@@ -129,7 +128,12 @@ interface PendingEntryCall {
   adopt(request: ClientRequest): void;
 }
 
-function observeRequest(host: TransportHost, request: ClientRequest, region: string, call: GatewayCall | undefined): void {
+function observeRequest(
+  host: TransportHost,
+  request: ClientRequest,
+  region: string,
+  call: GatewayCall | undefined,
+): void {
   // A second enabled instance (or copy) of the instrumentation sees the same channel message.
   if (shared.httpRequests.has(request)) return;
   shared.httpRequests.add(request);
@@ -170,28 +174,37 @@ class ObservedRequest {
       unreadRequests.register(request, call);
     }
     const observed = this;
-    wrapInstanceMethod(request, 'write', (write) =>
-      function (this: ClientRequest, chunk: unknown, encoding?: unknown) {
-        observed.guard(() => observed.requestBody.add(chunk, encoding));
-        return Reflect.apply(write, this, arguments);
-      },
+    wrapInstanceMethod(
+      request,
+      'write',
+      (write) =>
+        function (this: ClientRequest, chunk: unknown, encoding?: unknown) {
+          observed.guard(() => observed.requestBody.add(chunk, encoding));
+          return Reflect.apply(write, this, arguments);
+        },
     );
-    wrapInstanceMethod(request, 'end', (end) =>
-      function (this: ClientRequest, chunk?: unknown, encoding?: unknown) {
-        observed.guard(() => {
-          if (typeof chunk !== 'function') observed.requestBody.add(chunk, encoding);
-          observed.requestComplete();
-        });
-        return Reflect.apply(end, this, arguments);
-      },
+    wrapInstanceMethod(
+      request,
+      'end',
+      (end) =>
+        function (this: ClientRequest, chunk?: unknown, encoding?: unknown) {
+          observed.guard(() => {
+            if (typeof chunk !== 'function') observed.requestBody.add(chunk, encoding);
+            observed.requestComplete();
+          });
+          return Reflect.apply(end, this, arguments);
+        },
     );
     // destroy() without an error (or with an AbortError, as Node passes for a signal) is the
     // application giving up: the socket errors that follow are its consequence, not the cause.
-    wrapInstanceMethod(request, 'destroy', (destroy) =>
-      function (this: ClientRequest, error?: unknown) {
-        if (error == null || isAbortError(error)) observed.abortedByApplication = true;
-        return Reflect.apply(destroy, this, arguments);
-      },
+    wrapInstanceMethod(
+      request,
+      'destroy',
+      (destroy) =>
+        function (this: ClientRequest, error?: unknown) {
+          if (error == null || isAbortError(error)) observed.abortedByApplication = true;
+          return Reflect.apply(destroy, this, arguments);
+        },
     );
     request.on(errorMonitor, (error) => this.failed(error));
     request.on('timeout', () => {
@@ -229,17 +242,23 @@ class ObservedRequest {
     const observed = this;
     // The parser hands every body slice to push() (and null at the end): wrapping it sees the
     // body as it arrives without a 'data' listener, so the flowing mode stays the application's.
-    wrapInstanceMethod(response, 'push', (push) =>
-      function (this: IncomingMessage, chunk: unknown) {
-        observed.guard(() => observed.bodyArrived(chunk, encoding));
-        return Reflect.apply(push, this, arguments);
-      },
+    wrapInstanceMethod(
+      response,
+      'push',
+      (push) =>
+        function (this: IncomingMessage, chunk: unknown) {
+          observed.guard(() => observed.bodyArrived(chunk, encoding));
+          return Reflect.apply(push, this, arguments);
+        },
     );
-    wrapInstanceMethod(response, 'destroy', (destroy) =>
-      function (this: IncomingMessage, error?: unknown) {
-        if (error == null) observed.cancelledByApplication = true;
-        return Reflect.apply(destroy, this, arguments);
-      },
+    wrapInstanceMethod(
+      response,
+      'destroy',
+      (destroy) =>
+        function (this: IncomingMessage, error?: unknown) {
+          if (error == null) observed.cancelledByApplication = true;
+          return Reflect.apply(destroy, this, arguments);
+        },
     );
     response.on('end', () => this.responseEnd(call));
     response.on(errorMonitor, (error) => this.failed(error));
@@ -364,7 +383,9 @@ function isAbortError(error: unknown): boolean {
  */
 function isClientTimeout(error: unknown): boolean {
   const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
-  return code === 'ETIMEDOUT' || (code === 'ECONNABORTED' && typeof message === 'string' && /\btimeout\b/i.test(message));
+  return (
+    code === 'ETIMEDOUT' || (code === 'ECONNABORTED' && typeof message === 'string' && /\btimeout\b/i.test(message))
+  );
 }
 
 /** A client library's cancellation (axios `CanceledError`, code `ERR_CANCELED`). */

@@ -64,14 +64,23 @@ const RATELIMIT_LIMIT = 4;
 const RATELIMIT_REMAINING = 5;
 const RATELIMIT_RESET = 6;
 const RETRY_AFTER = 7;
-const NAMES = ['content-type', 'content-encoding', 'x-request-id', 'x-ratelimit-model', 'x-ratelimit-limit', 'x-ratelimit-remaining', 'x-ratelimit-reset', 'retry-after'];
+const NAMES = [
+  'content-type',
+  'content-encoding',
+  'x-request-id',
+  'x-ratelimit-model',
+  'x-ratelimit-limit',
+  'x-ratelimit-remaining',
+  'x-ratelimit-reset',
+  'retry-after',
+];
 const NAME_BYTES = NAMES.map((name) => Buffer.from(name, 'latin1'));
 
 /** Which of NAMES `name` is (any case), or UNKNOWN; most names are ruled out by their length. */
 function headerOf(name: Uint8Array | string): number {
   const length = name.length;
   for (let h = 0; h < NAME_BYTES.length; h++) {
-    const target = NAME_BYTES[h]!;
+    const target = NAME_BYTES[h];
     if (target.length !== length) continue;
     if (typeof name === 'string' ? name.toLowerCase() === NAMES[h] : equalsIgnoringCase(name, target)) return h;
   }
@@ -81,7 +90,7 @@ function headerOf(name: Uint8Array | string): number {
 /** ASCII letters compared with their case bit set; the names read here have no other letters. */
 function equalsIgnoringCase(bytes: Uint8Array, lowerCase: Uint8Array): boolean {
   for (let j = 0; j < lowerCase.length; j++) {
-    const byte = bytes[j]!;
+    const byte = bytes[j];
     if ((byte >= 65 && byte <= 90 ? byte | 0x20 : byte) !== lowerCase[j]) return false;
   }
   return true;

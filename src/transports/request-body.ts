@@ -35,7 +35,10 @@ export class RequestBodySample {
     }
     if (bytes.byteLength === 0) return;
     const kept = this.tail === undefined ? Buffer.from(bytes) : Buffer.concat([this.tail, bytes]);
-    this.tail = kept.byteLength > JSON_SCAN_WINDOW_BYTES ? Buffer.from(kept.subarray(kept.byteLength - JSON_SCAN_WINDOW_BYTES)) : kept;
+    this.tail =
+      kept.byteLength > JSON_SCAN_WINDOW_BYTES
+        ? Buffer.from(kept.subarray(kept.byteLength - JSON_SCAN_WINDOW_BYTES))
+        : kept;
   }
 
   requestInfo(): RequestInfo | undefined {
@@ -44,4 +47,3 @@ export class RequestBodySample {
     return parseRequestBody(Buffer.concat(parts).toString('utf8'), this.captureMessageContent);
   }
 }
-

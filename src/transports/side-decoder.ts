@@ -19,7 +19,11 @@ export class SideDecoder {
     return new SideDecoder(stream, onChunk, diag);
   }
 
-  private constructor(private readonly stream: Transform, onChunk: (chunk: Uint8Array) => void, diag: DiagLogger) {
+  private constructor(
+    private readonly stream: Transform,
+    onChunk: (chunk: Uint8Array) => void,
+    diag: DiagLogger,
+  ) {
     stream.on('data', onChunk);
     stream.on('end', () => this.finish());
     stream.on('error', (error) => {
@@ -76,4 +80,3 @@ function createDecompressor(encoding: string): Transform | undefined {
       return undefined;
   }
 }
-

@@ -152,7 +152,13 @@ const channelDiag: DiagLogger = diag.createComponentLogger({ namespace: 'opentel
  * Starts observing `request` for `call`: the fetch wrapper calls this for the request undici
  * created synchronously inside the original fetch.
  */
-export function observeUndiciRequest(host: TransportHost, request: object, call: GatewayCall, signal: AbortSignal | undefined, needsRequestBody: boolean): void {
+export function observeUndiciRequest(
+  host: TransportHost,
+  request: object,
+  call: GatewayCall,
+  signal: AbortSignal | undefined,
+  needsRequestBody: boolean,
+): void {
   observed.set(request, new ObservedUndiciRequest(host, call, signal, needsRequestBody));
 }
 
@@ -166,7 +172,12 @@ export function installUndiciTransport(host: TransportHost): () => void {
   };
 }
 
-type Message = { request: UndiciRequest & object; chunk?: unknown; response?: { statusCode: number; headers: unknown }; error?: unknown };
+type Message = {
+  request: UndiciRequest & object;
+  chunk?: unknown;
+  response?: { statusCode: number; headers: unknown };
+  error?: unknown;
+};
 
 function onCreate({ request }: Message): void {
   if (request.method === 'CONNECT' || shared.undiciRequests.has(request)) return;
@@ -197,7 +208,10 @@ function startCall(host: TransportHost, request: UndiciRequest & object, region:
   const body = request.body;
   // undici.request() hands its string or bytes body over as is; fetch's is a stream, learnt
   // from the bytes sent.
-  const requestInfo = typeof body === 'string' || body instanceof Uint8Array ? requestInfoOf(body, host.captureMessageContent) : undefined;
+  const requestInfo =
+    typeof body === 'string' || body instanceof Uint8Array
+      ? requestInfoOf(body, host.captureMessageContent)
+      : undefined;
   const start: CallStart = {
     method,
     url,
@@ -220,12 +234,18 @@ const SUBSCRIPTIONS: [string, (message: unknown) => void][] = (
     ['undici:request:create', onCreate],
     ['undici:request:bodyChunkSent', ({ request, chunk }) => observed.get(request)?.bodyChunkSent(chunk)],
     ['undici:request:bodySent', ({ request }) => observed.get(request)?.bodySent()],
-    ['undici:request:headers', ({ request, response }) => observed.get(request)?.headers(response!.statusCode, response!.headers)],
+    [
+      'undici:request:headers',
+      ({ request, response }) => observed.get(request)?.headers(response!.statusCode, response!.headers),
+    ],
     ['undici:request:bodyChunkReceived', ({ request, chunk }) => observed.get(request)?.bodyChunkReceived(chunk)],
     ['undici:request:trailers', ({ request }) => observed.get(request)?.trailers()],
     ['undici:request:error', ({ request, error }) => observed.get(request)?.error(error)],
   ] as [string, (message: Message) => void][]
-).map(([name, handler]) => [name, guarded(channelDiag, `observing ${name} failed`, handler as (message: unknown) => void)]);
+).map(([name, handler]) => [
+  name,
+  guarded(channelDiag, `observing ${name} failed`, handler as (message: unknown) => void),
+]);
 
 /**
  * `host[:port]` the request goes to: its origin, or, through a forward proxy that is sent

@@ -23,9 +23,18 @@ const API_ERRORS: Array<[number, string]> = [
 describe('parseErrorEnvelope', () => {
   it('reads code, message and param from the seed envelope {error:{code,message,param,request_id}}', () => {
     const body = {
-      error: { code: 'rate_limited', message: 'Per-key rate limit exceeded.', param: 'model', request_id: 'req_01HZQ7K8YV9X3R2M5N6P7QABCD' },
+      error: {
+        code: 'rate_limited',
+        message: 'Per-key rate limit exceeded.',
+        param: 'model',
+        request_id: 'req_01HZQ7K8YV9X3R2M5N6P7QABCD',
+      },
     };
-    expect(parseErrorEnvelope(body)).toEqual({ code: 'rate_limited', message: 'Per-key rate limit exceeded.', param: 'model' });
+    expect(parseErrorEnvelope(body)).toEqual({
+      code: 'rate_limited',
+      message: 'Per-key rate limit exceeded.',
+      param: 'model',
+    });
     const info = responseInfoFromObject(body);
     expect(info.requestId).toBe('req_01HZQ7K8YV9X3R2M5N6P7QABCD');
     expect(info.error).toEqual({ code: 'rate_limited', message: 'Per-key rate limit exceeded.', param: 'model' });
@@ -33,7 +42,12 @@ describe('parseErrorEnvelope', () => {
 
   it('joins metadata.errors into the message of the flat post-auth envelope, with no string code', () => {
     const body = {
-      metadata: { errors: ['model qwen3.5-4b-32k-fast does not support tools', 'model qwen3.5-4b-32k-fast does not support tool_choice'] },
+      metadata: {
+        errors: [
+          'model qwen3.5-4b-32k-fast does not support tools',
+          'model qwen3.5-4b-32k-fast does not support tool_choice',
+        ],
+      },
       request_id: '93f7c0de-0000-4000-8000-000000000001',
       message: 'invalid request body',
       code: 400,
@@ -50,14 +64,20 @@ describe('parseErrorEnvelope', () => {
   });
 
   it('reads the message of a flat envelope without metadata (404 transcript not found, 429)', () => {
-    expect(parseErrorEnvelope({ request_id: 'r', message: 'transcript not found', code: 404 })).toEqual({ message: 'transcript not found' });
+    expect(parseErrorEnvelope({ request_id: 'r', message: 'transcript not found', code: 404 })).toEqual({
+      message: 'transcript not found',
+    });
     const info = responseInfoFromObject({ request_id: 'r2', message: 'too many requests for this action', code: 429 });
     expect(info.requestId).toBe('r2');
     expect(info.error?.message).toBe('too many requests for this action');
   });
 
   it('skips empty and non-string metadata.errors entries', () => {
-    const error = parseErrorEnvelope({ metadata: { errors: ['', 3, null, 'model x is not supported'] }, message: 'invalid request body', code: 400 });
+    const error = parseErrorEnvelope({
+      metadata: { errors: ['', 3, null, 'model x is not supported'] },
+      message: 'invalid request body',
+      code: 400,
+    });
     expect(error?.message).toBe('invalid request body: model x is not supported');
   });
 
@@ -77,12 +97,21 @@ describe('parseErrorEnvelope', () => {
   });
 
   it('reads metadata.errors nested under error in the documented envelope', () => {
-    const body = { error: { code: 400, message: 'invalid request body', metadata: { errors: ['one of messages or prompt required'] } } };
+    const body = {
+      error: {
+        code: 400,
+        message: 'invalid request body',
+        metadata: { errors: ['one of messages or prompt required'] },
+      },
+    };
     expect(parseErrorEnvelope(body)?.message).toBe('invalid request body: one of messages or prompt required');
   });
 
   it('does not repeat a message that is also one of the metadata errors', () => {
-    const error = parseErrorEnvelope({ message: 'model x is not supported', metadata: { errors: ['model x is not supported'] } });
+    const error = parseErrorEnvelope({
+      message: 'model x is not supported',
+      metadata: { errors: ['model x is not supported'] },
+    });
     expect(error?.message).toBe('model x is not supported');
   });
 
@@ -108,7 +137,10 @@ describe('parseErrorEnvelope', () => {
       { error: { code: 'internal_error', message: long } },
       { error: long, status: 'error' },
       { message: long, code: 500 },
-      { message: 'invalid request body', metadata: { errors: Array.from({ length: 200 }, (_, i) => `reason number ${i}`) } },
+      {
+        message: 'invalid request body',
+        metadata: { errors: Array.from({ length: 200 }, (_, i) => `reason number ${i}`) },
+      },
       { message: long, metadata: { errors: [long, long] } },
     ]) {
       const message = parseErrorEnvelope(body)?.message;

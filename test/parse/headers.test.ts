@@ -27,8 +27,26 @@ describe('parseRateLimitHeaders', () => {
   });
 
   it('ignores garbage values', () => {
-    for (const value of ['', 'abc', '1.5', '30 requests', '1e3', '0x1f', '+5', '--1', '12,13', '99999999999999999999', 'NaN', 'Infinity']) {
-      const info = parse({ 'x-ratelimit-limit': value, 'x-ratelimit-remaining': value, 'x-ratelimit-reset': value, 'retry-after': value });
+    for (const value of [
+      '',
+      'abc',
+      '1.5',
+      '30 requests',
+      '1e3',
+      '0x1f',
+      '+5',
+      '--1',
+      '12,13',
+      '99999999999999999999',
+      'NaN',
+      'Infinity',
+    ]) {
+      const info = parse({
+        'x-ratelimit-limit': value,
+        'x-ratelimit-remaining': value,
+        'x-ratelimit-reset': value,
+        'retry-after': value,
+      });
       expect(info, JSON.stringify(value)).toEqual({});
     }
   });

@@ -159,7 +159,8 @@ describe('JsonBodyObserver on error bodies', () => {
 
 describe('JsonBodyObserver on bodies that are not complete JSON', () => {
   it('finds nothing in an HTML page', () => {
-    const html = '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>';
+    const html =
+      '<html><head><title>502 Bad Gateway</title></head><body><center><h1>502 Bad Gateway</h1></center></body></html>';
     const info = observe(html);
     expect(info).toEqual({});
     expect(info.error).toBeUndefined();
@@ -180,7 +181,9 @@ describe('JsonBodyObserver on bodies that are not complete JSON', () => {
   });
 
   it('still finds the code and message of a truncated seed error body', () => {
-    const text = JSON.stringify({ error: { code: 'internal_error', message: 'boom', request_id: 'r-cut', param: 'x' } });
+    const text = JSON.stringify({
+      error: { code: 'internal_error', message: 'boom', request_id: 'r-cut', param: 'x' },
+    });
     const info = observe(text.slice(0, -5));
     expect(info.requestId).toBe('r-cut');
     expect(info.error).toEqual({ code: 'internal_error', message: 'boom' });
@@ -218,8 +221,19 @@ describe('JsonBodyObserver on large bodies', () => {
   });
 
   it('reads prompt_tokens/completion_tokens at the end of a large body', () => {
-    const body = { request_id: 'r-big', model: 'm', choices: [{ message: { content: 'x'.repeat(MAX_PARSED_JSON_BYTES) }, finish_reason: 'length' }], usage: { prompt_tokens: 7, completion_tokens: 9 } };
-    expect(observe(JSON.stringify(body), 10_000)).toEqual({ requestId: 'r-big', responseModel: 'm', finishReasons: ['length'], inputTokens: 7, outputTokens: 9 });
+    const body = {
+      request_id: 'r-big',
+      model: 'm',
+      choices: [{ message: { content: 'x'.repeat(MAX_PARSED_JSON_BYTES) }, finish_reason: 'length' }],
+      usage: { prompt_tokens: 7, completion_tokens: 9 },
+    };
+    expect(observe(JSON.stringify(body), 10_000)).toEqual({
+      requestId: 'r-big',
+      responseModel: 'm',
+      finishReasons: ['length'],
+      inputTokens: 7,
+      outputTokens: 9,
+    });
   });
 
   it('keeps memory bounded while reading a 10 MB body in 64 KB chunks', () => {
@@ -282,13 +296,23 @@ describe('JsonBodyObserver copies the chunks it is fed', () => {
     const last = bytes.slice(split);
     obs.write(last);
     structuredClone(last.buffer, { transfer: [last.buffer] });
-    expect(obs.finish()).toMatchObject({ requestId: '93f7a1b2-4c5d-4e6f-8a9b-0c1d2e3f4a5b', inputTokens: 24, outputTokens: 8 });
+    expect(obs.finish()).toMatchObject({
+      requestId: '93f7a1b2-4c5d-4e6f-8a9b-0c1d2e3f4a5b',
+      inputTokens: 24,
+      outputTokens: 8,
+    });
   });
 });
 
 describe('JsonBodyObserver usage details and gateway envelope', () => {
   const body = (usage: Record<string, unknown>, extra: Record<string, unknown> = {}) =>
-    JSON.stringify({ request_id: 'r', model: 'm', choices: [{ message: { content: 'x' }, finish_reason: 'stop' }], usage, ...extra });
+    JSON.stringify({
+      request_id: 'r',
+      model: 'm',
+      choices: [{ message: { content: 'x' }, finish_reason: 'stop' }],
+      usage,
+      ...extra,
+    });
 
   it('reads cached, cache-write and reasoning tokens in the OpenAI names', () => {
     const info = observe(
@@ -299,15 +323,31 @@ describe('JsonBodyObserver usage details and gateway envelope', () => {
         completion_tokens_details: { reasoning_tokens: 256 },
       }),
     );
-    expect(info).toMatchObject({ inputTokens: 1200, outputTokens: 300, cacheReadInputTokens: 1024, cacheWriteInputTokens: 64, reasoningOutputTokens: 256 });
+    expect(info).toMatchObject({
+      inputTokens: 1200,
+      outputTokens: 300,
+      cacheReadInputTokens: 1024,
+      cacheWriteInputTokens: 64,
+      reasoningOutputTokens: 256,
+    });
   });
 
   it('reads the Responses-style and the Anthropic names', () => {
-    expect(observe(body({ input_tokens: 10, input_tokens_details: { cached_tokens: 4 }, output_tokens_details: { reasoning_tokens: 2 } }))).toMatchObject({
+    expect(
+      observe(
+        body({
+          input_tokens: 10,
+          input_tokens_details: { cached_tokens: 4 },
+          output_tokens_details: { reasoning_tokens: 2 },
+        }),
+      ),
+    ).toMatchObject({
       cacheReadInputTokens: 4,
       reasoningOutputTokens: 2,
     });
-    expect(observe(body({ input_tokens: 10, cache_read_input_tokens: 7, cache_creation_input_tokens: 3 }))).toMatchObject({
+    expect(
+      observe(body({ input_tokens: 10, cache_read_input_tokens: 7, cache_creation_input_tokens: 3 })),
+    ).toMatchObject({
       cacheReadInputTokens: 7,
       cacheWriteInputTokens: 3,
     });
@@ -328,7 +368,13 @@ describe('JsonBodyObserver usage details and gateway envelope', () => {
   });
 
   it('leaves the details out when the usage does not tell them, or tells them wrongly', () => {
-    const info = observe(body({ prompt_tokens: 5, prompt_tokens_details: { cached_tokens: -1 }, completion_tokens_details: { reasoning_tokens: '2' } }));
+    const info = observe(
+      body({
+        prompt_tokens: 5,
+        prompt_tokens_details: { cached_tokens: -1 },
+        completion_tokens_details: { reasoning_tokens: '2' },
+      }),
+    );
     expect(info).not.toHaveProperty('cacheReadInputTokens');
     expect(info).not.toHaveProperty('cacheWriteInputTokens');
     expect(info).not.toHaveProperty('reasoningOutputTokens');
@@ -344,13 +390,30 @@ describe('JsonBodyObserver usage details and gateway envelope', () => {
   });
 
   it('reads the envelope of an error body too (the provider failed behind a 5xx)', () => {
-    const info = observe(JSON.stringify({ request_id: 'r', message: 'upstream failed', code: 502, response_time: 2_000_000, llm_status_code: 503 }));
-    expect(info).toMatchObject({ providerStatusCode: 503, gatewayDurationSeconds: 0.002, error: { message: 'upstream failed' } });
+    const info = observe(
+      JSON.stringify({
+        request_id: 'r',
+        message: 'upstream failed',
+        code: 502,
+        response_time: 2_000_000,
+        llm_status_code: 503,
+      }),
+    );
+    expect(info).toMatchObject({
+      providerStatusCode: 503,
+      gatewayDurationSeconds: 0.002,
+      error: { message: 'upstream failed' },
+    });
   });
 
   it('finds the details and the envelope at the end of a body too large to parse', () => {
     const text = body(
-      { prompt_tokens: 7, completion_tokens: 9, prompt_tokens_details: { cached_tokens: 5, cache_write_tokens: 1 }, completion_tokens_details: { reasoning_tokens: 4 } },
+      {
+        prompt_tokens: 7,
+        completion_tokens: 9,
+        prompt_tokens_details: { cached_tokens: 5, cache_write_tokens: 1 },
+        completion_tokens_details: { reasoning_tokens: 4 },
+      },
       { response_time: 250_000_000, llm_status_code: 200 },
     ).replace('"content":"x"', `"content":"${'x'.repeat(MAX_PARSED_JSON_BYTES)}"`);
     expect(observe(text, 10_000)).toMatchObject({
@@ -373,7 +436,12 @@ describe('JsonBodyObserver finish(end): choices whose finish reason never came',
   };
 
   it('adds nothing to a complete body', () => {
-    const text = JSON.stringify({ choices: [{ message: { content: 'a' }, finish_reason: 'stop' }, { message: { content: 'b' }, finish_reason: null }] });
+    const text = JSON.stringify({
+      choices: [
+        { message: { content: 'a' }, finish_reason: 'stop' },
+        { message: { content: 'b' }, finish_reason: null },
+      ],
+    });
     expect(run(text, { complete: true, expectedChoices: 2 }).finishReasons).toEqual(['stop']);
   });
 
@@ -387,7 +455,12 @@ describe('JsonBodyObserver finish(end): choices whose finish reason never came',
   });
 
   it('marks the choices of a whole body the application cancelled, by index', () => {
-    const text = JSON.stringify({ choices: [{ index: 1, finish_reason: 'length', message: { content: 'b' } }, { index: 0, message: { content: 'a' } }] });
+    const text = JSON.stringify({
+      choices: [
+        { index: 1, finish_reason: 'length', message: { content: 'b' } },
+        { index: 0, message: { content: 'a' } },
+      ],
+    });
     expect(run(text, { complete: false }).finishReasons).toEqual(['error', 'length']);
   });
 
@@ -426,7 +499,9 @@ describe('JsonBodyObserver with stableChunks keeps references, not copies', () =
     expect(observe(text).outputMessages).toBeUndefined();
     const obs = new JsonBodyObserver(true);
     obs.write(enc.encode(text));
-    expect(obs.finish().outputMessages).toEqual([{ role: 'assistant', content: 'The capital of France is Paris.', finishReason: 'stop' }]);
+    expect(obs.finish().outputMessages).toEqual([
+      { role: 'assistant', content: 'The capital of France is Paris.', finishReason: 'stop' },
+    ]);
   });
 });
 
@@ -436,11 +511,24 @@ describe('JsonBodyObserver output tool calls (content capture)', () => {
     obs.write(enc.encode(JSON.stringify(body)));
     return obs.finish();
   };
-  const call = (id: string, name: string, args: string) => ({ id, type: 'function', function: { name, arguments: args } });
+  const call = (id: string, name: string, args: string) => ({
+    id,
+    type: 'function',
+    function: { name, arguments: args },
+  });
 
   it('reads message.tool_calls (the newer docs) with id, name and arguments as sent', () => {
     const info = capture({
-      choices: [{ message: { role: 'assistant', content: null, tool_calls: [call('call_1', 'get_weather', '{"city":"Paris"}'), call('call_2', 'get_time', '{}')] }, finish_reason: 'tool_calls' }],
+      choices: [
+        {
+          message: {
+            role: 'assistant',
+            content: null,
+            tool_calls: [call('call_1', 'get_weather', '{"city":"Paris"}'), call('call_2', 'get_time', '{}')],
+          },
+          finish_reason: 'tool_calls',
+        },
+      ],
     });
     expect(info.outputMessages).toEqual([
       {
@@ -456,19 +544,43 @@ describe('JsonBodyObserver output tool calls (content capture)', () => {
   });
 
   it('reads choice-level tool_calls (the spec), with or without a message', () => {
-    const withMessage = capture({ choices: [{ message: { role: 'assistant', content: null }, tool_calls: [call('c', 'f', '{"a":1}')], finish_reason: 'tool_calls' }] });
+    const withMessage = capture({
+      choices: [
+        {
+          message: { role: 'assistant', content: null },
+          tool_calls: [call('c', 'f', '{"a":1}')],
+          finish_reason: 'tool_calls',
+        },
+      ],
+    });
     expect(withMessage.outputMessages?.[0]?.toolCalls).toEqual([{ id: 'c', name: 'f', arguments: '{"a":1}' }]);
     const bare = capture({ choices: [{ tool_calls: [call('c', 'f', '{}')], finish_reason: 'tool_calls' }] });
-    expect(bare.outputMessages).toEqual([{ role: 'assistant', content: '', finishReason: 'tool_calls', toolCalls: [{ id: 'c', name: 'f', arguments: '{}' }] }]);
+    expect(bare.outputMessages).toEqual([
+      {
+        role: 'assistant',
+        content: '',
+        finishReason: 'tool_calls',
+        toolCalls: [{ id: 'c', name: 'f', arguments: '{}' }],
+      },
+    ]);
   });
 
   it('charges arguments to the content cap and bounds the number of calls', () => {
     const long = 'a'.repeat(20_000);
-    const info = capture({ choices: [{ message: { content: 'hi', tool_calls: [call('1', 'f', long), call('2', 'g', long)] }, finish_reason: 'tool_calls' }] });
-    const calls = info.outputMessages![0]!.toolCalls!;
+    const info = capture({
+      choices: [
+        {
+          message: { content: 'hi', tool_calls: [call('1', 'f', long), call('2', 'g', long)] },
+          finish_reason: 'tool_calls',
+        },
+      ],
+    });
+    const calls = info.outputMessages![0].toolCalls!;
     expect(2 + calls.reduce((n, c) => n + c.arguments.length, 0)).toBe(16 * 1024);
-    const many = capture({ choices: [{ message: { tool_calls: Array.from({ length: 100 }, (_, i) => call(`c${i}`, 'f', '{}')) } }] });
-    expect(many.outputMessages![0]!.toolCalls).toHaveLength(64);
+    const many = capture({
+      choices: [{ message: { tool_calls: Array.from({ length: 100 }, (_, i) => call(`c${i}`, 'f', '{}')) } }],
+    });
+    expect(many.outputMessages![0].toolCalls).toHaveLength(64);
   });
 
   it('is not captured without content capture', () => {

@@ -9,7 +9,12 @@ import type { BodyEnd, BodyObserver, OutputToolCall, ResponseInfo } from '../../
 const enc = new TextEncoder();
 
 /** Feeds `bytes` cut at `cuts` (any numbers; taken modulo length+1, sorted, repeats allowed). */
-function feed<T extends BodyObserver>(obs: T, bytes: Uint8Array, cuts: number[] = [], end?: BodyEnd): { info: ResponseInfo; obs: T } {
+function feed<T extends BodyObserver>(
+  obs: T,
+  bytes: Uint8Array,
+  cuts: number[] = [],
+  end?: BodyEnd,
+): { info: ResponseInfo; obs: T } {
   const points = cuts.map((c) => c % (bytes.byteLength + 1)).sort((a, b) => a - b);
   let start = 0;
   for (const p of points) {
@@ -22,7 +27,10 @@ function feed<T extends BodyObserver>(obs: T, bytes: Uint8Array, cuts: number[] 
 
 /** How a body ended: whole or cut, with or without an expected number of choices; or the older call. */
 const endArb: fc.Arbitrary<BodyEnd | undefined> = fc.option(
-  fc.record({ complete: fc.boolean(), expectedChoices: fc.integer({ min: 0, max: 3 }) }, { requiredKeys: ['complete'] }),
+  fc.record(
+    { complete: fc.boolean(), expectedChoices: fc.integer({ min: 0, max: 3 }) },
+    { requiredKeys: ['complete'] },
+  ),
   { nil: undefined },
 );
 
@@ -31,7 +39,23 @@ const eolArb = fc.constantFrom('\n', '\r\n', '\r');
 /** Any code point (lone surrogates, controls, quotes, backslashes, line breaks included). */
 const textArb = fc.oneof(
   fc.string({ unit: 'binary', maxLength: 30 }),
-  fc.string({ unit: fc.constantFrom('"', '\\', '\n', '\r', ':', ' ', 'é', '😀', '世', 'data: ', '"usage":{', '"finish_reason":"x"'), maxLength: 12 }),
+  fc.string({
+    unit: fc.constantFrom(
+      '"',
+      '\\',
+      '\n',
+      '\r',
+      ':',
+      ' ',
+      'é',
+      '😀',
+      '世',
+      'data: ',
+      '"usage":{',
+      '"finish_reason":"x"',
+    ),
+    maxLength: 12,
+  }),
 );
 const idArb = fc.string({ unit: 'grapheme', minLength: 1, maxLength: 40 });
 const noEol = (s: string) => !/[\r\n]/.test(s);
@@ -47,7 +71,16 @@ interface UsageSpec {
   reasoning?: number;
 }
 type StreamEvent =
-  | { kind: 'chunk'; content: string; finish?: string; usage?: UsageSpec; requestId?: string; status?: number; time?: number; pretty: boolean }
+  | {
+      kind: 'chunk';
+      content: string;
+      finish?: string;
+      usage?: UsageSpec;
+      requestId?: string;
+      status?: number;
+      time?: number;
+      pretty: boolean;
+    }
   | { kind: 'comment'; text: string }
   | { kind: 'keepalive' }
   | { kind: 'empty' };
@@ -61,7 +94,14 @@ const eventArb: fc.Arbitrary<StreamEvent> = fc.oneof(
         content: textArb,
         finish: fc.constantFrom('stop', 'length', 'tool_calls', 'end_turn'),
         usage: fc.record(
-          { a: fc.nat(100_000), b: fc.nat(100_000), anthropic: fc.boolean(), cached: fc.nat(1000), cacheWrite: fc.nat(1000), reasoning: fc.nat(1000) },
+          {
+            a: fc.nat(100_000),
+            b: fc.nat(100_000),
+            anthropic: fc.boolean(),
+            cached: fc.nat(1000),
+            cacheWrite: fc.nat(1000),
+            reasoning: fc.nat(1000),
+          },
           { requiredKeys: ['a', 'b', 'anthropic'] },
         ),
         requestId: idArb,
@@ -72,7 +112,10 @@ const eventArb: fc.Arbitrary<StreamEvent> = fc.oneof(
       { requiredKeys: ['kind', 'content', 'pretty'] },
     ),
   },
-  { weight: 1, arbitrary: fc.record({ kind: fc.constant('comment' as const), text: fc.string({ maxLength: 20 }).filter(noEol) }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('comment' as const), text: fc.string({ maxLength: 20 }).filter(noEol) }),
+  },
   { weight: 1, arbitrary: fc.constant({ kind: 'keepalive' as const }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'empty' as const }) },
 );
@@ -99,7 +142,13 @@ function chunkJson(e: Extract<StreamEvent, { kind: 'chunk' }>, n: number): strin
   if (e.usage) {
     const u = e.usage;
     body.usage = u.anthropic
-      ? { input_tokens: u.a, output_tokens: u.b, cache_read_input_tokens: u.cached, cache_creation_input_tokens: u.cacheWrite, output_tokens_details: u.reasoning === undefined ? undefined : { reasoning_tokens: u.reasoning } }
+      ? {
+          input_tokens: u.a,
+          output_tokens: u.b,
+          cache_read_input_tokens: u.cached,
+          cache_creation_input_tokens: u.cacheWrite,
+          output_tokens_details: u.reasoning === undefined ? undefined : { reasoning_tokens: u.reasoning },
+        }
       : {
           prompt_tokens: u.a,
           completion_tokens: u.b,
@@ -121,7 +170,13 @@ function streamLines(s: Stream): string[] {
     if (e.kind === 'comment') lines.push(`:${e.text}`);
     else if (e.kind === 'keepalive') lines.push('data: keep-alive', '');
     else if (e.kind === 'empty') lines.push('data:', '');
-    else lines.push(...chunkJson(e, n).split('\n').map((l) => `data: ${l}`), '');
+    else
+      lines.push(
+        ...chunkJson(e, n)
+          .split('\n')
+          .map((l) => `data: ${l}`),
+        '',
+      );
   });
   if (s.done) lines.push('data: [DONE]', '');
   if (s.tail !== undefined) lines.push(`data: ${s.tail}`);
@@ -169,14 +224,18 @@ function expectedSse(s: Stream): { info: ResponseInfo; done: boolean; events: nu
 
 /** Drops keys whose value is undefined, for comparing with the model. */
 function defined(info: ResponseInfo): ResponseInfo {
-  return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined)) as ResponseInfo;
+  return Object.fromEntries(Object.entries(info).filter(([, v]) => v !== undefined));
 }
 
 describe('SseEventParser properties', () => {
   it('reports what the stream says, for any line ending, whatever the chunking', () => {
     fc.assert(
       fc.property(streamArb, eolArb, cutsArb, (stream, eol, cuts) => {
-        const bytes = enc.encode(streamLines(stream).map((l, i, all) => (i < all.length - 1 || stream.tail === undefined ? l + eol : l)).join(''));
+        const bytes = enc.encode(
+          streamLines(stream)
+            .map((l, i, all) => (i < all.length - 1 || stream.tail === undefined ? l + eol : l))
+            .join(''),
+        );
         const expected = expectedSse(stream);
         const whole = feed(new SseEventParser(), bytes);
         expect(defined(whole.info)).toStrictEqual(expected.info);
@@ -209,9 +268,17 @@ describe('SseEventParser properties', () => {
   it('gives the same result for any split, one byte at a time included', () => {
     fc.assert(
       fc.property(streamArb, eolArb, (stream, eol) => {
-        const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
+        const bytes = enc.encode(
+          streamLines(stream)
+            .map((l) => l + eol)
+            .join(''),
+        );
         const whole = feed(new SseEventParser(), bytes).info;
-        const bytewise = feed(new SseEventParser(), bytes, Array.from({ length: bytes.byteLength }, (_, i) => i)).info;
+        const bytewise = feed(
+          new SseEventParser(),
+          bytes,
+          Array.from({ length: bytes.byteLength }, (_, i) => i),
+        ).info;
         expect(bytewise).toStrictEqual(whole);
       }),
       { numRuns: 100 },
@@ -242,7 +309,11 @@ const jsonBodyArb: fc.Arbitrary<JsonBodySpec> = fc.record({
   finish: fc.constantFrom('stop', 'length', 'tool_calls'),
   /** Content: a random piece, repeated up to the target size (some bodies past 256 KB). */
   piece: fc.string({ unit: 'binary', minLength: 1, maxLength: 8 }),
-  size: fc.oneof(fc.nat(2_000), fc.integer({ min: MAX_PARSED_JSON_BYTES - 200, max: MAX_PARSED_JSON_BYTES + 200 }), fc.integer({ min: MAX_PARSED_JSON_BYTES, max: 3 * MAX_PARSED_JSON_BYTES })),
+  size: fc.oneof(
+    fc.nat(2_000),
+    fc.integer({ min: MAX_PARSED_JSON_BYTES - 200, max: MAX_PARSED_JSON_BYTES + 200 }),
+    fc.integer({ min: MAX_PARSED_JSON_BYTES, max: 3 * MAX_PARSED_JSON_BYTES }),
+  ),
   /** Cut the body short at this fraction of its length (1 = complete). */
   keep: fc.oneof(fc.constant(1), fc.double({ min: 0, max: 1, noNaN: true })),
 });
@@ -287,20 +358,25 @@ describe('JsonBodyObserver properties', () => {
 
   it('keeps exactly the first and last scan windows of a large body, whatever the chunking', () => {
     fc.assert(
-      fc.property(fc.integer({ min: MAX_PARSED_JSON_BYTES + 1, max: MAX_PARSED_JSON_BYTES + 3 * JSON_SCAN_WINDOW_BYTES }), cutsArb, fc.nat(255), (size, cuts, seed) => {
-        const bytes = new Uint8Array(size);
-        for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed) & 0xff;
-        const obs = new JsonBodyObserver();
-        const points = cuts.map((c) => c % (size + 1)).sort((a, b) => a - b);
-        let start = 0;
-        for (const p of [...points, size]) {
-          obs.write(bytes.subarray(start, p));
-          start = p;
-        }
-        const { head, tail } = obs as unknown as { head: Uint8Array; tail: Uint8Array };
-        expect(Buffer.from(head).equals(Buffer.from(bytes.subarray(0, JSON_SCAN_WINDOW_BYTES)))).toBe(true);
-        expect(Buffer.from(tail).equals(Buffer.from(bytes.subarray(size - JSON_SCAN_WINDOW_BYTES)))).toBe(true);
-      }),
+      fc.property(
+        fc.integer({ min: MAX_PARSED_JSON_BYTES + 1, max: MAX_PARSED_JSON_BYTES + 3 * JSON_SCAN_WINDOW_BYTES }),
+        cutsArb,
+        fc.nat(255),
+        (size, cuts, seed) => {
+          const bytes = new Uint8Array(size);
+          for (let i = 0; i < size; i++) bytes[i] = (i * 31 + seed) & 0xff;
+          const obs = new JsonBodyObserver();
+          const points = cuts.map((c) => c % (size + 1)).sort((a, b) => a - b);
+          let start = 0;
+          for (const p of [...points, size]) {
+            obs.write(bytes.subarray(start, p));
+            start = p;
+          }
+          const { head, tail } = obs as unknown as { head: Uint8Array; tail: Uint8Array };
+          expect(Buffer.from(head).equals(Buffer.from(bytes.subarray(0, JSON_SCAN_WINDOW_BYTES)))).toBe(true);
+          expect(Buffer.from(tail).equals(Buffer.from(bytes.subarray(size - JSON_SCAN_WINDOW_BYTES)))).toBe(true);
+        },
+      ),
       { numRuns: 100 },
     );
   });
@@ -309,26 +385,59 @@ describe('JsonBodyObserver properties', () => {
 // ---------------------------------------------------------------- random bytes
 
 const TOKENS = [
-  'data: ', 'data:', '\n', '\r', '\r\n', ':', '{', '}', '[', ']', '"', '\\', ',', ' ',
-  '"usage":{', '"usage":null', '"finish_reason":"', '"request_id":"', '"error":', '"error":{"code":"x","message":"', '"message":"', '"code":',
-  '"model":"', '"model"', '"choices":[', '"id":"', '[DONE]', '"prompt_tokens":', '"input_tokens":', '123', '-1', '1e400', 'null', 'true',
-  '"max_tokens":', '"temperature":', '"stream":true', '"index":', '"metadata":{"errors":["',
+  'data: ',
+  'data:',
+  '\n',
+  '\r',
+  '\r\n',
+  ':',
+  '{',
+  '}',
+  '[',
+  ']',
+  '"',
+  '\\',
+  ',',
+  ' ',
+  '"usage":{',
+  '"usage":null',
+  '"finish_reason":"',
+  '"request_id":"',
+  '"error":',
+  '"error":{"code":"x","message":"',
+  '"message":"',
+  '"code":',
+  '"model":"',
+  '"model"',
+  '"choices":[',
+  '"id":"',
+  '[DONE]',
+  '"prompt_tokens":',
+  '"input_tokens":',
+  '123',
+  '-1',
+  '1e400',
+  'null',
+  'true',
+  '"max_tokens":',
+  '"temperature":',
+  '"stream":true',
+  '"index":',
+  '"metadata":{"errors":["',
 ].map((t) => enc.encode(t));
 
 /** Random bytes, or random bytes mixed with the tokens the parsers look for. */
 const bytesArb = fc.oneof(
   fc.uint8Array({ maxLength: 4096 }),
-  fc
-    .array(fc.oneof(fc.constantFrom(...TOKENS), fc.uint8Array({ maxLength: 8 })), { maxLength: 200 })
-    .map((parts) => {
-      const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
-      let o = 0;
-      for (const p of parts) {
-        out.set(p, o);
-        o += p.byteLength;
-      }
-      return out;
-    }),
+  fc.array(fc.oneof(fc.constantFrom(...TOKENS), fc.uint8Array({ maxLength: 8 })), { maxLength: 200 }).map((parts) => {
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0));
+    let o = 0;
+    for (const p of parts) {
+      out.set(p, o);
+      o += p.byteLength;
+    }
+    return out;
+  }),
 );
 
 describe('parsers never throw on arbitrary input', () => {
@@ -382,7 +491,11 @@ describe('SseObserver (first event + tail window) properties', () => {
   it('reports the same as the full parser for streams that fit the window, whatever the chunking, end or chunk mode', () => {
     fc.assert(
       fc.property(streamArb, eolArb, cutsArb, endArb, fc.boolean(), (stream, eol, cuts, end, stableChunks) => {
-        const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
+        const bytes = enc.encode(
+          streamLines(stream)
+            .map((l) => l + eol)
+            .join(''),
+        );
         const full = feed(new SseEventParser(), bytes, [], end);
         const windowed = feed(new SseObserver({ stableChunks }), bytes, cuts, end);
         expect(defined(windowed.info)).toStrictEqual(defined(full.info));
@@ -395,14 +508,30 @@ describe('SseObserver (first event + tail window) properties', () => {
   it('marks the choice of a stream with error exactly when it was cut before its finish reason', () => {
     fc.assert(
       fc.property(streamArb, eolArb, endArb, (stream, eol, end) => {
-        const bytes = enc.encode(streamLines(stream).map((l) => l + eol).join(''));
+        const bytes = enc.encode(
+          streamLines(stream)
+            .map((l) => l + eol)
+            .join(''),
+        );
         const expected = expectedSse(stream).info.finishReasons;
         const seen = stream.events.some((e) => e.kind === 'chunk');
         const cleanEnd = end === undefined || (end.complete && stream.done);
         const wanted =
-          expected ?? (cleanEnd ? undefined : !end!.complete ? (seen || (end!.expectedChoices ?? 0) > 0 ? Array(Math.max(1, end!.expectedChoices ?? 0)).fill('error') : undefined) : seen ? ['error'] : undefined);
+          expected ??
+          (cleanEnd
+            ? undefined
+            : !end.complete
+              ? seen || (end.expectedChoices ?? 0) > 0
+                ? Array(Math.max(1, end.expectedChoices ?? 0)).fill('error')
+                : undefined
+              : seen
+                ? ['error']
+                : undefined);
         // A cut body with more expected choices than the one the stream has: the rest are errors.
-        const withRest = expected && end && !end.complete && (end.expectedChoices ?? 0) > 1 ? [...expected, ...Array((end.expectedChoices ?? 0) - 1).fill('error')] : wanted;
+        const withRest =
+          expected && end && !end.complete && (end.expectedChoices ?? 0) > 1
+            ? [...expected, ...Array((end.expectedChoices ?? 0) - 1).fill('error')]
+            : wanted;
         for (const obs of [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true })]) {
           expect(feed(obs, bytes, [], end).info.finishReasons).toStrictEqual(withRest);
         }
@@ -413,26 +542,36 @@ describe('SseObserver (first event + tail window) properties', () => {
 
   it('gives the same result for any split of a stream longer than the window', () => {
     fc.assert(
-      fc.property(streamArb, eolArb, fc.integer({ min: 40, max: 400 }), fc.array(fc.integer({ min: 1, max: 9000 }), { maxLength: 30 }), (stream, eol, filler, sizes) => {
-        const lines = streamLines(stream);
-        const padding = Array.from({ length: filler }, (_, i) => `data: {"id":"pad","choices":[{"index":0,"delta":{"content":"${'p'.repeat(150)}${i}"},"finish_reason":null}]}${eol}`);
-        // Keep the generated stream's first event first, then padding, then the rest.
-        const text = [lines[0] + eol, ...padding.map((p) => p + eol), ...lines.slice(1).map((l) => l + eol)].join('');
-        const bytes = enc.encode(text);
-        const cuts: number[] = [];
-        let at = 0;
-        for (const size of sizes) {
-          at += size;
-          if (at < bytes.byteLength) cuts.push(at);
-        }
-        const whole = feed(new SseObserver(), bytes);
-        const split = feed(new SseObserver(), bytes, cuts);
-        expect(split.info).toStrictEqual(whole.info);
-        expect(split.obs.done).toBe(whole.obs.done);
-        const stable = feed(new SseObserver({ stableChunks: true }), bytes, cuts);
-        expect(stable.info).toStrictEqual(whole.info);
-        expect(stable.obs.done).toBe(whole.obs.done);
-      }),
+      fc.property(
+        streamArb,
+        eolArb,
+        fc.integer({ min: 40, max: 400 }),
+        fc.array(fc.integer({ min: 1, max: 9000 }), { maxLength: 30 }),
+        (stream, eol, filler, sizes) => {
+          const lines = streamLines(stream);
+          const padding = Array.from(
+            { length: filler },
+            (_, i) =>
+              `data: {"id":"pad","choices":[{"index":0,"delta":{"content":"${'p'.repeat(150)}${i}"},"finish_reason":null}]}${eol}`,
+          );
+          // Keep the generated stream's first event first, then padding, then the rest.
+          const text = [lines[0] + eol, ...padding.map((p) => p + eol), ...lines.slice(1).map((l) => l + eol)].join('');
+          const bytes = enc.encode(text);
+          const cuts: number[] = [];
+          let at = 0;
+          for (const size of sizes) {
+            at += size;
+            if (at < bytes.byteLength) cuts.push(at);
+          }
+          const whole = feed(new SseObserver(), bytes);
+          const split = feed(new SseObserver(), bytes, cuts);
+          expect(split.info).toStrictEqual(whole.info);
+          expect(split.obs.done).toBe(whole.obs.done);
+          const stable = feed(new SseObserver({ stableChunks: true }), bytes, cuts);
+          expect(stable.info).toStrictEqual(whole.info);
+          expect(stable.obs.done).toBe(whole.obs.done);
+        },
+      ),
       { numRuns: 60 },
     );
   });
@@ -463,7 +602,9 @@ const toolCallArb: fc.Arbitrary<ToolCallSpec> = fc.record({
 function argumentPieces(call: ToolCallSpec): string[] {
   const text = call.arguments;
   const points = [...new Set(call.cuts.map((c) => c % (text.length + 1)))]
-    .filter((p) => !(p > 0 && p < text.length && /[\uD800-\uDBFF]/.test(text[p - 1]!) && /[\uDC00-\uDFFF]/.test(text[p]!)))
+    .filter(
+      (p) => !(p > 0 && p < text.length && /[\uD800-\uDBFF]/.test(text[p - 1]) && /[\uDC00-\uDFFF]/.test(text[p])),
+    )
     .sort((a, b) => a - b);
   const pieces: string[] = [];
   let start = 0;
@@ -477,9 +618,13 @@ function argumentPieces(call: ToolCallSpec): string[] {
 /** The stream an OpenAI-style server sends for these calls: id and name first, then argument deltas, interleaved. */
 function toolCallStream(calls: ToolCallSpec[]): string {
   const base = { id: 'chatcmpl-t', object: 'chat.completion.chunk', model: 'm' };
-  const event = (delta: unknown, finish: string | null = null) => `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+  const event = (delta: unknown, finish: string | null = null) =>
+    `data: ${JSON.stringify({ ...base, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
   let text = event({ role: 'assistant', content: null });
-  const queues = calls.map((call, index) => [{ index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } }, ...argumentPieces(call).map((piece) => ({ index, function: { arguments: piece } }))]);
+  const queues = calls.map((call, index) => [
+    { index, id: call.id, type: 'function', function: { name: call.name, arguments: '' } },
+    ...argumentPieces(call).map((piece) => ({ index, function: { arguments: piece } })),
+  ]);
   // Round-robin over the calls, as parallel tool calls may arrive.
   while (queues.some((q) => q.length > 0)) {
     for (const queue of queues) {
@@ -494,7 +639,20 @@ function toolCallBody(calls: ToolCallSpec[]): string {
   return JSON.stringify({
     request_id: 'r',
     model: 'm',
-    choices: [{ message: { role: 'assistant', content: null, tool_calls: calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) }, finish_reason: 'tool_calls' }],
+    choices: [
+      {
+        message: {
+          role: 'assistant',
+          content: null,
+          tool_calls: calls.map((c) => ({
+            id: c.id,
+            type: 'function',
+            function: { name: c.name, arguments: c.arguments },
+          })),
+        },
+        finish_reason: 'tool_calls',
+      },
+    ],
   });
 }
 
@@ -502,8 +660,10 @@ describe('tool call properties (content capture)', () => {
   it('streamed arguments reassembled equal the whole-response ones, for any delta split and any chunking', () => {
     fc.assert(
       fc.property(fc.array(toolCallArb, { minLength: 1, maxLength: 4 }), cutsArb, (calls, cuts) => {
-        const whole = feed(new JsonBodyObserver({ captureContent: true }), enc.encode(toolCallBody(calls))).info.outputMessages;
-        const streamed = feed(new SseEventParser({ captureContent: true }), enc.encode(toolCallStream(calls)), cuts).info.outputMessages;
+        const whole = feed(new JsonBodyObserver({ captureContent: true }), enc.encode(toolCallBody(calls))).info
+          .outputMessages;
+        const streamed = feed(new SseEventParser({ captureContent: true }), enc.encode(toolCallStream(calls)), cuts)
+          .info.outputMessages;
         const expected: OutputToolCall[] = calls.map((c) => ({ id: c.id, name: c.name, arguments: c.arguments }));
         expect(whole?.[0]?.toolCalls).toStrictEqual(expected);
         expect(streamed?.[0]?.toolCalls).toStrictEqual(expected);

@@ -18,7 +18,13 @@ function largeBody(fields: Record<string, unknown>, order: 'model-first' | 'mess
 describe('parseRequestBody on small JSON', () => {
   it('reads model, max_tokens, temperature and stream', () => {
     const info = parseRequestBody(
-      JSON.stringify({ model: 'claude-sonnet-4-6', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1000, temperature: 0.2, stream: true }),
+      JSON.stringify({
+        model: 'claude-sonnet-4-6',
+        messages: [{ role: 'user', content: 'hi' }],
+        max_tokens: 1000,
+        temperature: 0.2,
+        stream: true,
+      }),
     );
     expect(info).toEqual({
       model: 'claude-sonnet-4-6',
@@ -38,13 +44,16 @@ describe('parseRequestBody on small JSON', () => {
 
   it('leaves out fields of the wrong type', () => {
     const info = parseRequestBody(JSON.stringify({ model: 42, max_tokens: '100', temperature: '0.5', stream: true }));
-    expect(info).toMatchObject({ stream: true, shape: { hasModel: false, messages: 'missing', maxTokensValid: false } });
+    expect(info).toMatchObject({
+      stream: true,
+      shape: { hasModel: false, messages: 'missing', maxTokensValid: false },
+    });
     expect(info.model).toBeUndefined();
     expect(info.maxTokens).toBeUndefined();
     expect(info.temperature).toBeUndefined();
   });
 
-  it('describes the shape the guide\'s common mistakes are about', () => {
+  it("describes the shape the guide's common mistakes are about", () => {
     expect(parseRequestBody('{"model":"m","messages":"hi"}').shape?.messages).toBe('string');
     expect(parseRequestBody('{"model":"m","messages":{}}').shape?.messages).toBe('other');
     expect(parseRequestBody('{"model":"m","max_tokens":0,"messages":[]}').shape?.maxTokensValid).toBe(false);
@@ -112,7 +121,12 @@ describe('parseRequestBody on bodies that are not a JSON object', () => {
 describe('parseRequestBody on a body larger than 64 KB (scanned)', () => {
   it('finds model, max_tokens, temperature and stream', () => {
     const text = largeBody({ model: 'claude-sonnet-4-6', max_tokens: 800, temperature: 0.7, stream: true });
-    expect(parseRequestBody(text)).toEqual({ model: 'claude-sonnet-4-6', maxTokens: 800, temperature: 0.7, stream: true });
+    expect(parseRequestBody(text)).toEqual({
+      model: 'claude-sonnet-4-6',
+      maxTokens: 800,
+      temperature: 0.7,
+      stream: true,
+    });
   });
 
   it('finds the scalars when they come after the messages', () => {
@@ -149,7 +163,11 @@ describe('parseRequestBody on a body larger than 64 KB (scanned)', () => {
   });
 
   it('tolerates whitespace around the colon', () => {
-    const text = JSON.stringify({ model: 'gpt-5', stream: true, max_tokens: 9, messages: [{ role: 'user', content: 'x'.repeat(70_000) }] }, null, 2);
+    const text = JSON.stringify(
+      { model: 'gpt-5', stream: true, max_tokens: 9, messages: [{ role: 'user', content: 'x'.repeat(70_000) }] },
+      null,
+      2,
+    );
     expect(parseRequestBody(text)).toEqual({ model: 'gpt-5', maxTokens: 9, stream: true });
   });
 });
@@ -203,7 +221,9 @@ describe('parseRequestBody: second-release parameters', () => {
 
   it('reads stop as a string, and bounds the list and each entry', () => {
     expect(parseRequestBody('{"stop":"###"}').stopSequences).toEqual(['###']);
-    const many = parseRequestBody(JSON.stringify({ stop: Array.from({ length: 40 }, (_, i) => `s${i}`) })).stopSequences!;
+    const many = parseRequestBody(
+      JSON.stringify({ stop: Array.from({ length: 40 }, (_, i) => `s${i}`) }),
+    ).stopSequences!;
     expect(many).toHaveLength(16);
     expect(parseRequestBody(JSON.stringify({ stop: ['x'.repeat(1000)] })).stopSequences).toEqual(['x'.repeat(256)]);
     expect(parseRequestBody(JSON.stringify({ stop: [1, null, '', 'ok'] })).stopSequences).toEqual(['ok']);
@@ -234,7 +254,13 @@ describe('parseRequestBody: second-release parameters', () => {
   });
 
   it('reads fallback models, bounded, skipping entries without a model', () => {
-    const fallbacks = [{ model: 'a' }, { temperature: 1 }, 'b', { model: 7 }, ...Array.from({ length: 30 }, (_, i) => ({ model: `m${i}` }))];
+    const fallbacks = [
+      { model: 'a' },
+      { temperature: 1 },
+      'b',
+      { model: 7 },
+      ...Array.from({ length: 30 }, (_, i) => ({ model: `m${i}` })),
+    ];
     const models = parseRequestBody(JSON.stringify({ fallbacks })).fallbackModels!;
     expect(models.slice(0, 3)).toEqual(['a', 'b', 'm0']);
     expect(models).toHaveLength(16);
@@ -249,7 +275,18 @@ describe('parseRequestBody: second-release parameters', () => {
 
   it('leaves every absent parameter out (no key, not even undefined)', () => {
     const info = parseRequestBody('{"model":"m","messages":[]}');
-    for (const key of ['topP', 'topK', 'seed', 'stopSequences', 'choiceCount', 'outputType', 'reasoningLevel', 'fallbackModels', 'modelRegion', 'transcriptId']) {
+    for (const key of [
+      'topP',
+      'topK',
+      'seed',
+      'stopSequences',
+      'choiceCount',
+      'outputType',
+      'reasoningLevel',
+      'fallbackModels',
+      'modelRegion',
+      'transcriptId',
+    ]) {
       expect(info).not.toHaveProperty(key);
     }
   });
@@ -269,19 +306,33 @@ describe('parseRequestBody: second-release parameters', () => {
   });
 
   it('does not take parameters written inside message content (scanned body)', () => {
-    const text = largeBody({ model: 'm' }).replace('"role":"system"', '"role":"system","note":"\\"top_p\\": 0.1, \\"seed\\": 9"');
+    const text = largeBody({ model: 'm' }).replace(
+      '"role":"system"',
+      '"role":"system","note":"\\"top_p\\": 0.1, \\"seed\\": 9"',
+    );
     const info = parseRequestBody(text);
     expect(info.topP).toBeUndefined();
     expect(info.seed).toBeUndefined();
   });
 
   it('reads the scalars of a small request cut short', () => {
-    const text = '{"model":"gpt-5","top_p":0.5,"seed":3,"stop":["a","b"],"fallbacks":[{"model":"x"}],"transcript_id":"t-1","messages":[{"role":"user","content":"hel';
-    expect(parseRequestBody(text)).toMatchObject({ model: 'gpt-5', topP: 0.5, seed: 3, stopSequences: ['a', 'b'], fallbackModels: ['x'], transcriptId: 't-1' });
+    const text =
+      '{"model":"gpt-5","top_p":0.5,"seed":3,"stop":["a","b"],"fallbacks":[{"model":"x"}],"transcript_id":"t-1","messages":[{"role":"user","content":"hel';
+    expect(parseRequestBody(text)).toMatchObject({
+      model: 'gpt-5',
+      topP: 0.5,
+      seed: 3,
+      stopSequences: ['a', 'b'],
+      fallbackModels: ['x'],
+      transcriptId: 't-1',
+    });
   });
 
   it('ignores an array value that never closes within its bound', () => {
-    const text = largeBody({ model: 'm' }).replace('{"model":"m",', `{"model":"m","fallbacks":[{"model":"${'q'.repeat(5000)}"}],`);
+    const text = largeBody({ model: 'm' }).replace(
+      '{"model":"m",',
+      `{"model":"m","fallbacks":[{"model":"${'q'.repeat(5000)}"}],`,
+    );
     expect(parseRequestBody(text).fallbackModels).toBeUndefined();
   });
 });

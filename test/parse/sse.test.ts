@@ -13,7 +13,12 @@ function run(body: string | Uint8Array, chunkSize = Infinity): { info: ResponseI
   return { info: obs.finish(), obs };
 }
 
-function chunk(delta: Record<string, unknown>, finish: string | null, completion: number, extra: Record<string, unknown> = {}) {
+function chunk(
+  delta: Record<string, unknown>,
+  finish: string | null,
+  completion: number,
+  extra: Record<string, unknown> = {},
+) {
   return {
     id: 'chatcmpl-7f3a',
     object: 'chat.completion.chunk',
@@ -86,7 +91,9 @@ describe('SseEventParser on the live stream shape', () => {
   });
 
   it('reads input_tokens/output_tokens when the chunk uses the Anthropic names', () => {
-    const events = [chunk({ content: 'x' }, 'stop', 1, { usage: { input_tokens: 3, output_tokens: 4, prompt_tokens: 99 } })];
+    const events = [
+      chunk({ content: 'x' }, 'stop', 1, { usage: { input_tokens: 3, output_tokens: 4, prompt_tokens: 99 } }),
+    ];
     expect(run(sse(events)).info).toMatchObject({ inputTokens: 3, outputTokens: 4 });
   });
 
@@ -98,7 +105,14 @@ describe('SseEventParser on the live stream shape', () => {
 
   it('lists finish reasons of several choices by index', () => {
     const events = [
-      { id: 'c', model: 'm', choices: [{ index: 1, delta: { content: 'b' }, finish_reason: null }, { index: 0, delta: { content: 'a' }, finish_reason: null }] },
+      {
+        id: 'c',
+        model: 'm',
+        choices: [
+          { index: 1, delta: { content: 'b' }, finish_reason: null },
+          { index: 0, delta: { content: 'a' }, finish_reason: null },
+        ],
+      },
       { id: 'c', model: 'm', choices: [{ index: 1, delta: {}, finish_reason: 'length' }] },
       { id: 'c', model: 'm', choices: [{ index: 0, delta: {}, finish_reason: 'stop' }] },
     ];
@@ -144,7 +158,9 @@ describe('SseEventParser framing', () => {
 
   it('ignores comment lines', () => {
     const events = liveEvents();
-    const text = `: keep-alive\n\n${sse(events.slice(0, 2))}`.replace('data: [DONE]', ': ping\ndata: [DONE]') + `:\n\n${sse(events.slice(2))}`;
+    const text =
+      `: keep-alive\n\n${sse(events.slice(0, 2))}`.replace('data: [DONE]', ': ping\ndata: [DONE]') +
+      `:\n\n${sse(events.slice(2))}`;
     const { info } = run(text);
     expect(info).toEqual(LIVE_RESULT);
   });
@@ -155,9 +171,16 @@ describe('SseEventParser framing', () => {
   });
 
   it('joins multi-line data: fields with LF before parsing', () => {
-    const text = liveEvents()
-      .map((e) => JSON.stringify(e, null, 2).split('\n').map((l) => `data: ${l}`).join('\n') + '\n\n')
-      .join('') + 'data: [DONE]\n\n';
+    const text =
+      liveEvents()
+        .map(
+          (e) =>
+            JSON.stringify(e, null, 2)
+              .split('\n')
+              .map((l) => `data: ${l}`)
+              .join('\n') + '\n\n',
+        )
+        .join('') + 'data: [DONE]\n\n';
     const { info, obs } = run(text);
     expect(info).toEqual(LIVE_RESULT);
     expect(obs.done).toBe(true);
@@ -182,7 +205,9 @@ describe('SseEventParser framing', () => {
   });
 
   it('does not dispatch an event whose data is empty, and still reads the first real chunk', () => {
-    const text = 'data:\n\n' + sse([chunk({ role: 'assistant', content: '' }, null, 0), chunk({ content: 'hi' }, null, 1)], '\n', false);
+    const text =
+      'data:\n\n' +
+      sse([chunk({ role: 'assistant', content: '' }, null, 0), chunk({ content: 'hi' }, null, 1)], '\n', false);
     const { info, obs } = run(text);
     expect(obs.events).toBe(2);
     expect(info.responseId).toBe('chatcmpl-7f3a');
@@ -190,7 +215,9 @@ describe('SseEventParser framing', () => {
   });
 
   it('still reads the first JSON chunk when a non-JSON event came before it', () => {
-    const text = 'data: keep-alive\n\n' + sse([chunk({ role: 'assistant', content: '' }, null, 0), chunk({ content: 'hi' }, null, 1)], '\n', false);
+    const text =
+      'data: keep-alive\n\n' +
+      sse([chunk({ role: 'assistant', content: '' }, null, 0), chunk({ content: 'hi' }, null, 1)], '\n', false);
     expect(run(text).info.responseId).toBe('chatcmpl-7f3a');
   });
 
@@ -201,7 +228,12 @@ describe('SseEventParser framing', () => {
     expect(obs.done).toBe(false);
     expect(info).toEqual(LIVE_RESULT);
     const early = run(text.slice(0, text.indexOf('The') + 2));
-    expect(early.info).toMatchObject({ responseId: 'chatcmpl-7f3a', responseModel: 'qwen3.5-4b-32k', inputTokens: 24, outputTokens: 0 });
+    expect(early.info).toMatchObject({
+      responseId: 'chatcmpl-7f3a',
+      responseModel: 'qwen3.5-4b-32k',
+      inputTokens: 24,
+      outputTokens: 0,
+    });
     expect(early.info.finishReasons).toBeUndefined();
   });
 
@@ -240,7 +272,8 @@ describe('SseEventParser bounds', () => {
 
   it('drops an event whose data lines add up past the limit', () => {
     const line = `data: ${'q'.repeat(MAX_SSE_LINE_BYTES / 4)}\n`;
-    const text = 'data: {"id":"huge","choices":[{"finish_reason":"huge"}]}\n' + line.repeat(5) + '\n' + sse(liveEvents());
+    const text =
+      'data: {"id":"huge","choices":[{"finish_reason":"huge"}]}\n' + line.repeat(5) + '\n' + sse(liveEvents());
     const { info, obs } = run(text, 50_000);
     expect(info).toEqual(LIVE_RESULT);
     expect(obs.events).toBe(6);
@@ -264,16 +297,34 @@ describe('SseEventParser request_id and errors', () => {
   it('reads an error event data: {"error":{...}}', () => {
     const events = [
       chunk({ role: 'assistant', content: '' }, null, 0),
-      { error: { code: 'upstream_unavailable', message: 'The underlying model provider is temporarily unreachable.', request_id: 'r-err' } },
+      {
+        error: {
+          code: 'upstream_unavailable',
+          message: 'The underlying model provider is temporarily unreachable.',
+          request_id: 'r-err',
+        },
+      },
     ];
     const { info } = run(sse(events, '\n', false));
     expect(info.requestId).toBe('r-err');
-    expect(info.error).toEqual({ code: 'upstream_unavailable', message: 'The underlying model provider is temporarily unreachable.' });
+    expect(info.error).toEqual({
+      code: 'upstream_unavailable',
+      message: 'The underlying model provider is temporarily unreachable.',
+    });
     expect(info.responseId).toBe('chatcmpl-7f3a');
   });
 
   it('reads a flat error event with metadata.errors', () => {
-    const { info } = run(sse([{ metadata: { errors: ['model x is not supported'] }, message: 'invalid request body', code: 400, request_id: 'r2' }]));
+    const { info } = run(
+      sse([
+        {
+          metadata: { errors: ['model x is not supported'] },
+          message: 'invalid request body',
+          code: 400,
+          request_id: 'r2',
+        },
+      ]),
+    );
     expect(info).toEqual({ requestId: 'r2', error: { message: 'invalid request body: model x is not supported' } });
   });
 
@@ -319,21 +370,24 @@ describe('SseObserver on streams longer than its tail window', () => {
     return enc.encode(text);
   };
 
-  it.each(['\n', '\r\n', '\r'])('reads id, model and request_id from the first chunk and finish reason, last usage and [DONE] from the tail (eol %j)', (eol) => {
-    const bytes = long(2000, eol);
-    const obs = new SseObserver();
-    for (let i = 0; i < bytes.byteLength; i += 4093) obs.write(bytes.subarray(i, i + 4093));
-    expect(obs.finish()).toEqual({
-      requestId: 'rid-1',
-      responseModel: 'gpt-5',
-      responseId: 'chatcmpl-long',
-      finishReasons: ['length'],
-      inputTokens: 5,
-      outputTokens: 2000,
-      error: undefined,
-    });
-    expect(obs.done).toBe(true);
-  });
+  it.each(['\n', '\r\n', '\r'])(
+    'reads id, model and request_id from the first chunk and finish reason, last usage and [DONE] from the tail (eol %j)',
+    (eol) => {
+      const bytes = long(2000, eol);
+      const obs = new SseObserver();
+      for (let i = 0; i < bytes.byteLength; i += 4093) obs.write(bytes.subarray(i, i + 4093));
+      expect(obs.finish()).toEqual({
+        requestId: 'rid-1',
+        responseModel: 'gpt-5',
+        responseId: 'chatcmpl-long',
+        finishReasons: ['length'],
+        inputTokens: 5,
+        outputTokens: 2000,
+        error: undefined,
+      });
+      expect(obs.done).toBe(true);
+    },
+  );
 
   it('keeps a fixed amount of memory however long the stream, and stops parsing after the first chunk', () => {
     const obs = new SseObserver();
@@ -347,22 +401,56 @@ describe('SseObserver on streams longer than its tail window', () => {
 });
 
 describe('SseEventParser usage details and gateway envelope', () => {
-  const usageChunk = (usage: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({ id: 'c', model: 'm', choices: [], usage, ...extra });
+  const usageChunk = (usage: Record<string, unknown>, extra: Record<string, unknown> = {}) => ({
+    id: 'c',
+    model: 'm',
+    choices: [],
+    usage,
+    ...extra,
+  });
 
   it('takes the details from the last usage, never summing them', () => {
     const events = [
-      chunk({ content: 'a' }, null, 1, { usage: { prompt_tokens: 24, completion_tokens: 1, prompt_tokens_details: { cached_tokens: 16 }, completion_tokens_details: { reasoning_tokens: 1 } } }),
-      chunk({ content: 'b' }, 'stop', 2, { usage: { prompt_tokens: 24, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 16 }, completion_tokens_details: { reasoning_tokens: 2 } } }),
-      usageChunk({ prompt_tokens: 24, completion_tokens: 2, prompt_tokens_details: { cached_tokens: 16, cache_write_tokens: 8 }, completion_tokens_details: { reasoning_tokens: 2 } }),
+      chunk({ content: 'a' }, null, 1, {
+        usage: {
+          prompt_tokens: 24,
+          completion_tokens: 1,
+          prompt_tokens_details: { cached_tokens: 16 },
+          completion_tokens_details: { reasoning_tokens: 1 },
+        },
+      }),
+      chunk({ content: 'b' }, 'stop', 2, {
+        usage: {
+          prompt_tokens: 24,
+          completion_tokens: 2,
+          prompt_tokens_details: { cached_tokens: 16 },
+          completion_tokens_details: { reasoning_tokens: 2 },
+        },
+      }),
+      usageChunk({
+        prompt_tokens: 24,
+        completion_tokens: 2,
+        prompt_tokens_details: { cached_tokens: 16, cache_write_tokens: 8 },
+        completion_tokens_details: { reasoning_tokens: 2 },
+      }),
     ];
     for (const obs of [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true })]) {
       obs.write(enc.encode(sse(events)));
-      expect(obs.finish()).toMatchObject({ inputTokens: 24, outputTokens: 2, cacheReadInputTokens: 16, cacheWriteInputTokens: 8, reasoningOutputTokens: 2 });
+      expect(obs.finish()).toMatchObject({
+        inputTokens: 24,
+        outputTokens: 2,
+        cacheReadInputTokens: 16,
+        cacheWriteInputTokens: 8,
+        reasoningOutputTokens: 2,
+      });
     }
   });
 
   it('does not carry details over from an earlier usage that the last one lacks', () => {
-    const events = [chunk({ content: 'a' }, 'stop', 1, { usage: { prompt_tokens: 5, prompt_tokens_details: { cached_tokens: 3 } } }), usageChunk({ prompt_tokens: 5, completion_tokens: 1 })];
+    const events = [
+      chunk({ content: 'a' }, 'stop', 1, { usage: { prompt_tokens: 5, prompt_tokens_details: { cached_tokens: 3 } } }),
+      usageChunk({ prompt_tokens: 5, completion_tokens: 1 }),
+    ];
     expect(run(sse(events)).info).not.toHaveProperty('cacheReadInputTokens');
   });
 
@@ -387,7 +475,12 @@ describe('SseEventParser usage details and gateway envelope', () => {
 });
 
 describe('finish(end): choices whose finish reason never came', () => {
-  const observers = () => [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true }), new SseEventParser({ captureContent: true })];
+  const observers = () => [
+    new SseEventParser(),
+    new SseObserver(),
+    new SseObserver({ stableChunks: true }),
+    new SseEventParser({ captureContent: true }),
+  ];
   const finishWith = (text: string, end?: Parameters<SseEventParser['finish']>[0]) =>
     observers().map((obs) => {
       obs.write(enc.encode(text));
@@ -401,7 +494,8 @@ describe('finish(end): choices whose finish reason never came', () => {
   ];
 
   it('adds nothing to a stream that ended with [DONE]', () => {
-    for (const reasons of finishWith(sse(liveEvents()), { complete: true, expectedChoices: 1 })) expect(reasons).toEqual(['stop']);
+    for (const reasons of finishWith(sse(liveEvents()), { complete: true, expectedChoices: 1 }))
+      expect(reasons).toEqual(['stop']);
   });
 
   it('adds nothing without the end argument (the older call)', () => {
@@ -411,50 +505,79 @@ describe('finish(end): choices whose finish reason never came', () => {
   it('marks every expected choice of a body cut before it finished', () => {
     const cut = sse(liveEvents().slice(0, 2), '\n', false);
     for (const reasons of finishWith(cut, { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
-    for (const reasons of finishWith(cut, { complete: false, expectedChoices: 2 })) expect(reasons).toEqual(['error', 'error']);
+    for (const reasons of finishWith(cut, { complete: false, expectedChoices: 2 }))
+      expect(reasons).toEqual(['error', 'error']);
     for (const reasons of finishWith('', { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
   });
 
   it('keeps the reasons that came when the body was cut (or cancelled) after them', () => {
-    for (const reasons of finishWith(sse(two('stop', null), '\n', false), { complete: false, expectedChoices: 2 })) expect(reasons).toEqual(['stop', 'error']);
-    for (const reasons of finishWith(sse(liveEvents()), { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['stop']);
+    for (const reasons of finishWith(sse(two('stop', null), '\n', false), { complete: false, expectedChoices: 2 }))
+      expect(reasons).toEqual(['stop', 'error']);
+    for (const reasons of finishWith(sse(liveEvents()), { complete: false, expectedChoices: 1 }))
+      expect(reasons).toEqual(['stop']);
   });
 
   it('marks a seen choice that never finished in a stream that ended cleanly without [DONE]', () => {
-    for (const reasons of finishWith(sse(liveEvents().slice(0, 2), '\n', false), { complete: true, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
+    for (const reasons of finishWith(sse(liveEvents().slice(0, 2), '\n', false), {
+      complete: true,
+      expectedChoices: 1,
+    }))
+      expect(reasons).toEqual(['error']);
   });
 
   it('does not invent a choice the gateway never sent when the body completed (n ignored by the model)', () => {
-    for (const reasons of finishWith(sse(liveEvents(), '\n', false), { complete: true, expectedChoices: 2 })) expect(reasons).toEqual(['stop']);
+    for (const reasons of finishWith(sse(liveEvents(), '\n', false), { complete: true, expectedChoices: 2 }))
+      expect(reasons).toEqual(['stop']);
   });
 
   it('marks the unfinished choices of a stream that carried an error event, even before [DONE]', () => {
-    const events = [...liveEvents().slice(0, 2), { error: { code: 'upstream_unavailable', message: 'provider went away' } }];
-    for (const reasons of finishWith(sse(events), { complete: true, expectedChoices: 1 })) expect(reasons).toEqual(['error']);
+    const events = [
+      ...liveEvents().slice(0, 2),
+      { error: { code: 'upstream_unavailable', message: 'provider went away' } },
+    ];
+    for (const reasons of finishWith(sse(events), { complete: true, expectedChoices: 1 }))
+      expect(reasons).toEqual(['error']);
   });
 
   it('lists reasons by choice index after a cut, whatever order they came in', () => {
     const events = two(null, 'length');
-    for (const reasons of finishWith(sse(events, '\n', false), { complete: false, expectedChoices: 1 })) expect(reasons).toEqual(['error', 'length']);
+    for (const reasons of finishWith(sse(events, '\n', false), { complete: false, expectedChoices: 1 }))
+      expect(reasons).toEqual(['error', 'length']);
   });
 
   it('gives the captured output message the error reason too', () => {
     const obs = new SseEventParser({ captureContent: true });
     obs.write(enc.encode(sse(liveEvents().slice(0, 3), '\n', false)));
-    expect(obs.finish({ complete: false, expectedChoices: 1 }).outputMessages).toEqual([{ role: 'assistant', content: 'The capital', finishReason: 'error' }]);
+    expect(obs.finish({ complete: false, expectedChoices: 1 }).outputMessages).toEqual([
+      { role: 'assistant', content: 'The capital', finishReason: 'error' },
+    ]);
   });
 });
 
 describe('SseEventParser output tool calls (content capture)', () => {
-  const toolDelta = (calls: unknown[], finish: string | null = null, index = 0) => ({ id: 'c', model: 'm', choices: [{ index, delta: { tool_calls: calls }, finish_reason: finish }] });
+  const toolDelta = (calls: unknown[], finish: string | null = null, index = 0) => ({
+    id: 'c',
+    model: 'm',
+    choices: [{ index, delta: { tool_calls: calls }, finish_reason: finish }],
+  });
 
   it('assembles tool calls from deltas split across chunks, by call index', () => {
     const events = [
-      { id: 'c', model: 'm', choices: [{ index: 0, delta: { role: 'assistant', content: null }, finish_reason: null }] },
+      {
+        id: 'c',
+        model: 'm',
+        choices: [{ index: 0, delta: { role: 'assistant', content: null }, finish_reason: null }],
+      },
       toolDelta([{ index: 0, id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '' } }]),
       toolDelta([{ index: 0, function: { arguments: '{"ci' } }]),
-      toolDelta([{ index: 0, function: { arguments: 'ty":"Par' } }, { index: 1, id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '{"tz"' } }]),
-      toolDelta([{ index: 1, function: { arguments: ':"CET"}' } }, { index: 0, function: { arguments: 'is"}' } }]),
+      toolDelta([
+        { index: 0, function: { arguments: 'ty":"Par' } },
+        { index: 1, id: 'call_2', type: 'function', function: { name: 'get_time', arguments: '{"tz"' } },
+      ]),
+      toolDelta([
+        { index: 1, function: { arguments: ':"CET"}' } },
+        { index: 0, function: { arguments: 'is"}' } },
+      ]),
       toolDelta([], 'tool_calls'),
     ];
     const obs = new SseEventParser({ captureContent: true });
@@ -474,10 +597,13 @@ describe('SseEventParser output tool calls (content capture)', () => {
   });
 
   it('keeps the id and name of the first delta of each call', () => {
-    const events = [toolDelta([{ index: 0, id: 'first', function: { name: 'f', arguments: '{' } }]), toolDelta([{ index: 0, id: 'second', function: { name: 'g', arguments: '}' } }], 'tool_calls')];
+    const events = [
+      toolDelta([{ index: 0, id: 'first', function: { name: 'f', arguments: '{' } }]),
+      toolDelta([{ index: 0, id: 'second', function: { name: 'g', arguments: '}' } }], 'tool_calls'),
+    ];
     const obs = new SseEventParser({ captureContent: true });
     obs.write(enc.encode(sse(events)));
-    expect(obs.finish().outputMessages![0]!.toolCalls).toEqual([{ id: 'first', name: 'f', arguments: '{}' }]);
+    expect(obs.finish().outputMessages![0].toolCalls).toEqual([{ id: 'first', name: 'f', arguments: '{}' }]);
   });
 
   it('charges arguments to the content cap', () => {
@@ -485,12 +611,14 @@ describe('SseEventParser output tool calls (content capture)', () => {
     const events = Array.from({ length: 5 }, () => toolDelta([{ index: 0, function: { arguments: piece } }]));
     const obs = new SseEventParser({ captureContent: true });
     obs.write(enc.encode(sse(events)));
-    expect(obs.finish().outputMessages![0]!.toolCalls![0]!.arguments).toHaveLength(16 * 1024);
+    expect(obs.finish().outputMessages![0].toolCalls![0].arguments).toHaveLength(16 * 1024);
   });
 
   it('does not capture tool calls without content capture', () => {
     const obs = new SseEventParser();
-    obs.write(enc.encode(sse([toolDelta([{ index: 0, id: 'c', function: { name: 'f', arguments: '{}' } }], 'tool_calls')])));
+    obs.write(
+      enc.encode(sse([toolDelta([{ index: 0, id: 'c', function: { name: 'f', arguments: '{}' } }], 'tool_calls')])),
+    );
     const info = obs.finish();
     expect(info.outputMessages).toBeUndefined();
     expect(info.finishReasons).toEqual(['tool_calls']);
@@ -500,12 +628,22 @@ describe('SseEventParser output tool calls (content capture)', () => {
 describe('SseObserver chunk modes', () => {
   const long = (count: number) => {
     let text = `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{"role":"assistant","content":""},"finish_reason":null}]}\n\n`;
-    for (let i = 0; i < count; i++) text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{"content":"word ${i}"},"finish_reason":null}]}\n\n`;
+    for (let i = 0; i < count; i++)
+      text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{"content":"word ${i}"},"finish_reason":null}]}\n\n`;
     text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\n`;
     text += `data: {"id":"chatcmpl-long","model":"gpt-5","choices":[],"usage":{"prompt_tokens":5,"completion_tokens":${count},"prompt_tokens_details":{"cached_tokens":2}},"llm_status_code":200,"response_time":42000000}\n\ndata: [DONE]\n\n`;
     return enc.encode(text);
   };
-  const expected = { responseId: 'chatcmpl-long', responseModel: 'gpt-5', finishReasons: ['stop'], inputTokens: 5, outputTokens: 3000, cacheReadInputTokens: 2, providerStatusCode: 200, gatewayDurationSeconds: 0.042 };
+  const expected = {
+    responseId: 'chatcmpl-long',
+    responseModel: 'gpt-5',
+    finishReasons: ['stop'],
+    inputTokens: 5,
+    outputTokens: 3000,
+    cacheReadInputTokens: 2,
+    providerStatusCode: 200,
+    gatewayDurationSeconds: 0.042,
+  };
 
   it('keeps references to the chunks with stableChunks, bounded to the window plus one chunk', () => {
     const bytes = long(3000);
@@ -565,8 +703,12 @@ describe('SseObserver tail shortcut', () => {
   it('parses only from the first event that matters in the tail window', () => {
     const bytes = (() => {
       let text = '';
-      for (let i = 0; i < 500; i++) text += `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"w${i}"},"finish_reason":null}]}\n\n`;
-      return enc.encode(text + `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n`);
+      for (let i = 0; i < 500; i++)
+        text += `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{"content":"w${i}"},"finish_reason":null}]}\n\n`;
+      return enc.encode(
+        text +
+          `data: {"id":"c","model":"m","choices":[{"index":0,"delta":{},"finish_reason":"stop"}]}\n\ndata: [DONE]\n\n`,
+      );
     })();
     const parsed: string[] = [];
     const original = JSON.parse;
@@ -595,7 +737,8 @@ describe('SseObserver tail shortcut', () => {
   });
 
   it('finds a usage split across data lines (key at the end of one line, value on the next)', () => {
-    const split = 'data: {"id":"c","model":"m","choices":[],"usage"\ndata: :{"prompt_tokens":3,"completion_tokens":4}}\n\n';
+    const split =
+      'data: {"id":"c","model":"m","choices":[],"usage"\ndata: :{"prompt_tokens":3,"completion_tokens":4}}\n\n';
     const text = sse(liveEvents().slice(0, 4), '\n', false) + split + 'data: [DONE]\n\n';
     for (const obs of [new SseEventParser(), new SseObserver()]) {
       obs.write(enc.encode(text));

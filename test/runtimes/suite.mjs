@@ -62,12 +62,21 @@ const lifecycle = new LifecycleCounter();
 const tracerProvider = new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter }), lifecycle] });
 // Taken before the instrumentation is enabled, as a library that keeps a fetch reference would.
 const fetchBeforeEnable = globalThis.fetch;
-const instrumentation = new LlmGatewayInstrumentation({ enabled: false, hosts: [{ host: `127.0.0.1:${gatewayPort}`, region: 'us' }] });
+const instrumentation = new LlmGatewayInstrumentation({
+  enabled: false,
+  hosts: [{ host: `127.0.0.1:${gatewayPort}`, region: 'us' }],
+});
 instrumentation.setTracerProvider(tracerProvider);
 instrumentation.enable();
 
 // Created after enable(): the SDK keeps the global fetch it finds at construction.
-const openai = new OpenAI({ apiKey: API_KEY, baseURL: `${gatewayUrl}/v1`, maxRetries: 0, organization: null, project: null });
+const openai = new OpenAI({
+  apiKey: API_KEY,
+  baseURL: `${gatewayUrl}/v1`,
+  maxRetries: 0,
+  organization: null,
+  project: null,
+});
 
 // The simulated gateway's rate limit is per model: counting the calls to each model tells what
 // `assemblyai.ratelimit.remaining` must say, whichever checks ran before.
@@ -100,7 +109,11 @@ function httpChat(model, options = {}) {
   return new Promise((resolve, reject) => {
     const request = http.request(`${gatewayUrl}/v1/chat/completions`, {
       method: 'POST',
-      headers: { authorization: API_KEY, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+      headers: {
+        authorization: API_KEY,
+        'content-type': 'application/json',
+        'content-length': Buffer.byteLength(body),
+      },
     });
     request.on('error', reject).on('response', async (response) => {
       try {
@@ -191,7 +204,11 @@ function expectSuccess(expect, span, model, usage) {
   expect.equal('gen_ai.response.finish_reasons', a['gen_ai.response.finish_reasons'], ['stop']);
   expect.equal('gen_ai.usage.input_tokens', a['gen_ai.usage.input_tokens'], usage?.prompt_tokens);
   expect.equal('gen_ai.usage.output_tokens', a['gen_ai.usage.output_tokens'], usage?.completion_tokens);
-  expect.equal('assemblyai.ratelimit.remaining', a['assemblyai.ratelimit.remaining'], RATE_LIMIT - callsPerModel.get(model));
+  expect.equal(
+    'assemblyai.ratelimit.remaining',
+    a['assemblyai.ratelimit.remaining'],
+    RATE_LIMIT - callsPerModel.get(model),
+  );
   expect.equal('error.type', a['error.type'], undefined);
 }
 
@@ -216,7 +233,11 @@ function expectRateLimited(expect, span, model, requestId) {
   expect.equal('span status', span.status.code, SpanStatusCode.ERROR);
   expect.equal('error.type', a['error.type'], 'rate_limited');
   expect.equal('assemblyai.error.code', a['assemblyai.error.code'], 'rate_limited');
-  expect.equal('assemblyai.ratelimit.remaining', a['assemblyai.ratelimit.remaining'], RATE_LIMIT - callsPerModel.get(model));
+  expect.equal(
+    'assemblyai.ratelimit.remaining',
+    a['assemblyai.ratelimit.remaining'],
+    RATE_LIMIT - callsPerModel.get(model),
+  );
   expect.that('assemblyai.retry_after > 0', a['assemblyai.retry_after'] > 0, a['assemblyai.retry_after']);
   expectRequestId(expect, span, requestId);
 }
@@ -324,7 +345,8 @@ const checks = [
     async run(expect) {
       const model = 'gpt-5';
       const chunks = [];
-      for await (const chunk of await openai.chat.completions.create(chatBody(model, { stream: true }))) chunks.push(chunk);
+      for await (const chunk of await openai.chat.completions.create(chatBody(model, { stream: true })))
+        chunks.push(chunk);
       expectStream(expect, await oneSpan(expect), model, chunks);
     },
   },
@@ -379,7 +401,11 @@ const checks = [
     async run(expect) {
       const require = createRequire(import.meta.url);
       const cjs = require('../../dist/cjs/index.js');
-      expect.equal('require(dist/cjs).LlmGatewayInstrumentation === import(dist/esm)', cjs.LlmGatewayInstrumentation === LlmGatewayInstrumentation, true);
+      expect.equal(
+        'require(dist/cjs).LlmGatewayInstrumentation === import(dist/esm)',
+        cjs.LlmGatewayInstrumentation === LlmGatewayInstrumentation,
+        true,
+      );
     },
   },
 ];

@@ -18,7 +18,11 @@ export interface ChildOptions {
 /** Runs `node ...args` to its end; rejects with its output if it outlives `timeoutMs`. */
 export function runNode(args: string[], options: ChildOptions): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     let sawLine = false;

@@ -79,12 +79,18 @@ export const openaiClient: GatewayClient = {
     const body = requestBody(o) as unknown as OpenAI.Chat.ChatCompletionCreateParams;
     try {
       if (o.stream) {
-        const stream = await client.chat.completions.create({ ...body, stream: true } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+        const stream = await client.chat.completions.create({
+          ...body,
+          stream: true,
+        } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
         for await (const _chunk of stream) {
           // consume
         }
       } else {
-        await client.chat.completions.create({ ...body, stream: false } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
+        await client.chat.completions.create({
+          ...body,
+          stream: false,
+        } as OpenAI.Chat.ChatCompletionCreateParamsNonStreaming);
       }
       return { ok: true, status: 200, bodies: await Promise.all(bodies) };
     } catch (error) {
@@ -106,7 +112,12 @@ export const assemblyaiClient: GatewayClient = {
     } catch (error) {
       const e = error as { status?: number; requestId?: string; message?: string };
       // LlmGatewayError carries the body's request_id; rebuild a body-like record from it.
-      return { ok: false, status: e.status, bodies: [JSON.stringify({ request_id: e.requestId, message: e.message })], error };
+      return {
+        ok: false,
+        status: e.status,
+        bodies: [JSON.stringify({ request_id: e.requestId, message: e.message })],
+        error,
+      };
     }
   },
 };
@@ -151,7 +162,11 @@ export const httpsRequestClient: GatewayClient = {
     const response = await new Promise<http.IncomingMessage>((resolve, reject) => {
       const request = (url.protocol === 'https:' ? https : http).request(url, {
         method: 'POST',
-        headers: { authorization: o.apiKey, 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          authorization: o.apiKey,
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        },
       });
       request.on('response', resolve).on('error', reject);
       request.write(body.slice(0, 10));
@@ -169,7 +184,14 @@ async function readAll(stream: AsyncIterable<Buffer | Uint8Array | string>): Pro
   return Buffer.concat(chunks).toString('utf8');
 }
 
-export const ALL_CLIENTS = [fetchClient, openaiClient, assemblyaiClient, axiosClient, nodeFetchClient, httpsRequestClient];
+export const ALL_CLIENTS = [
+  fetchClient,
+  openaiClient,
+  assemblyaiClient,
+  axiosClient,
+  nodeFetchClient,
+  httpsRequestClient,
+];
 
 /** The request_id a client's response body carried (success, error, or any stream chunk). */
 export function requestIdIn(body: string): string | undefined {

@@ -7,7 +7,14 @@ import { childEnv, REPO_ROOT } from './package-build';
 
 export type { AppOutput, AppSpan, CallRun, Framework } from './apps/frameworks-app';
 
-export const FRAMEWORKS: readonly Framework[] = ['openai', 'ai-sdk', 'ai-sdk-legacy', 'instrumentation-openai', 'openinference', 'langchain'];
+export const FRAMEWORKS: readonly Framework[] = [
+  'openai',
+  'ai-sdk',
+  'ai-sdk-legacy',
+  'instrumentation-openai',
+  'openinference',
+  'langchain',
+];
 export const GATEWAY_SCOPE = 'opentelemetry-instrumentation-llm-gateway';
 const APP = join(REPO_ROOT, 'test', 'support', 'apps', 'frameworks-app.ts');
 
@@ -27,11 +34,16 @@ export function makeOpenai6Dir(): { dir: string; remove(): void } {
  * Runs the app in a process of its own (the framework instrumentations patch `openai` as it
  * loads): one call and one streamed call per mode.
  */
-export async function runFrameworkApp(framework: Framework, modes: readonly string[], openai6Dir?: string): Promise<AppOutput> {
+export async function runFrameworkApp(
+  framework: Framework,
+  modes: readonly string[],
+  openai6Dir?: string,
+): Promise<AppOutput> {
   const args = ['--preserve-symlinks', '--import', 'tsx', APP, framework, modes.join(',')];
   const env = childEnv(openai6Dir ? { OPENAI6_DIR: openai6Dir } : {});
   const result = await runNode(args, { cwd: REPO_ROOT, env, timeoutMs: 120_000 });
-  if (result.code !== 0) throw new Error(`${framework} app failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
+  if (result.code !== 0)
+    throw new Error(`${framework} app failed (${result.code}):\n${result.stderr}\n${result.stdout}`);
   return JSON.parse(result.stdout) as AppOutput;
 }
 
@@ -55,7 +67,9 @@ export function usageSpans(spans: AppSpan[]): AppSpan[] {
 export function renderTree(spans: AppSpan[]): string {
   const ids = new Set(spans.map((s) => s.spanId));
   const children = (parent: string | undefined) =>
-    spans.filter((s) => (parent === undefined ? s.parentSpanId === undefined || !ids.has(s.parentSpanId) : s.parentSpanId === parent));
+    spans.filter((s) =>
+      parent === undefined ? s.parentSpanId === undefined || !ids.has(s.parentSpanId) : s.parentSpanId === parent,
+    );
   const lines: string[] = [];
   const walk = (span: AppSpan, depth: number) => {
     lines.push(`${'  '.repeat(depth)}${span.name}  [${span.scope}, ${KINDS[span.kind]}]${describe(span)}`);
@@ -87,8 +101,13 @@ function describe(span: AppSpan): string {
 }
 
 /** Sum and count of gen_ai.client.token.usage points per token type, over every scope. */
-export function tokenTotals(output: Pick<CallRun, 'tokenPoints'>): Record<'input' | 'output', { sum: number; count: number; scopes: string[] }> {
-  const totals = { input: { sum: 0, count: 0, scopes: [] as string[] }, output: { sum: 0, count: 0, scopes: [] as string[] } };
+export function tokenTotals(
+  output: Pick<CallRun, 'tokenPoints'>,
+): Record<'input' | 'output', { sum: number; count: number; scopes: string[] }> {
+  const totals = {
+    input: { sum: 0, count: 0, scopes: [] as string[] },
+    output: { sum: 0, count: 0, scopes: [] as string[] },
+  };
   for (const point of output.tokenPoints) {
     const total = totals[point.tokenType as 'input' | 'output'];
     if (!total) continue;
@@ -119,16 +138,41 @@ export function langfuseObservationType(a: AppSpan['attributes']): string {
   if (genAi) return genAi;
   const aiSdkOperation = (prefixes: string[]) =>
     prefixes.some((p) => value('operation.name')?.startsWith(p)) || prefixes.includes(value('ai.operationId') ?? '');
-  const hasAiSdkModel = ['langfuse.observation.model.name', 'ai.model.id', 'gen_ai.request.model', 'gen_ai.response.model'].some((k) => value(k));
+  const hasAiSdkModel = [
+    'langfuse.observation.model.name',
+    'ai.model.id',
+    'gen_ai.request.model',
+    'gen_ai.response.model',
+  ].some((k) => value(k));
   if (hasAiSdkModel && aiSdkOperation(AI_SDK_GENERATIONS)) return 'GENERATION';
   if (hasAiSdkModel && aiSdkOperation(AI_SDK_EMBEDDINGS)) return 'EMBEDDING';
   if (aiSdkOperation(['ai.toolCall'])) return 'TOOL';
   if (value('gen_ai.tool.name') || value('gen_ai.tool.call.id')) return 'TOOL';
-  if (['langfuse.observation.model.name', 'gen_ai.request.model', 'gen_ai.response.model', 'llm.model_name', 'model'].some((k) => value(k))) return 'GENERATION';
+  if (
+    [
+      'langfuse.observation.model.name',
+      'gen_ai.request.model',
+      'gen_ai.response.model',
+      'llm.model_name',
+      'model',
+    ].some((k) => value(k))
+  )
+    return 'GENERATION';
   return 'SPAN';
 }
 
-const OBSERVATION_TYPES = new Set(['SPAN', 'EVENT', 'GENERATION', 'AGENT', 'TOOL', 'CHAIN', 'RETRIEVER', 'EVALUATOR', 'EMBEDDING', 'GUARDRAIL']);
+const OBSERVATION_TYPES = new Set([
+  'SPAN',
+  'EVENT',
+  'GENERATION',
+  'AGENT',
+  'TOOL',
+  'CHAIN',
+  'RETRIEVER',
+  'EVALUATOR',
+  'EMBEDDING',
+  'GUARDRAIL',
+]);
 const OPENINFERENCE_TYPES: Record<string, string> = {
   CHAIN: 'CHAIN',
   RETRIEVER: 'RETRIEVER',
@@ -150,5 +194,10 @@ const GEN_AI_OPERATION_TYPES: Record<string, string> = {
   create_agent: 'AGENT',
   execute_tool: 'TOOL',
 };
-const AI_SDK_GENERATIONS = ['ai.generateText.doGenerate', 'ai.streamText.doStream', 'ai.generateObject.doGenerate', 'ai.streamObject.doStream'];
+const AI_SDK_GENERATIONS = [
+  'ai.generateText.doGenerate',
+  'ai.streamText.doStream',
+  'ai.generateObject.doGenerate',
+  'ai.streamObject.doStream',
+];
 const AI_SDK_EMBEDDINGS = ['ai.embedMany.doEmbed', 'ai.embed.doEmbed'];

@@ -61,7 +61,11 @@ export interface ProvisionedDatasource {
   url: string;
   jsonData?: {
     timeInterval?: string;
-    tracesToMetrics?: { datasourceUid: string; tags: { key: string; value: string }[]; queries: { name: string; query: string }[] };
+    tracesToMetrics?: {
+      datasourceUid: string;
+      tags: { key: string; value: string }[];
+      queries: { name: string; query: string }[];
+    };
   };
 }
 
@@ -70,7 +74,8 @@ export function loadDashboard(): Dashboard {
 }
 
 export function loadDatasources(): ProvisionedDatasource[] {
-  return (parse(readFileSync(join(ROOT, DATASOURCES_FILE), 'utf8')) as { datasources: ProvisionedDatasource[] }).datasources;
+  return (parse(readFileSync(join(ROOT, DATASOURCES_FILE), 'utf8')) as { datasources: ProvisionedDatasource[] })
+    .datasources;
 }
 
 /** One PromQL query of a panel: what the test runs, and how the report names it. */
@@ -95,7 +100,7 @@ const BUILT_INS = new Set(['__rate_interval', '__interval', '__range', '__from',
 
 /** `$name`, `${name}` and `${name:format}` references, built-ins and `__field...` excluded. */
 export function variableReferences(text: string): string[] {
-  const names = [...text.matchAll(/\$(?:\{([\w.]+)(?::\w+)?\}|(\w+))/g)].map((m) => m[1] ?? m[2]!);
+  const names = [...text.matchAll(/\$(?:\{([\w.]+)(?::\w+)?\}|(\w+))/g)].map((m) => m[1] ?? m[2]);
   return names.filter((n) => !BUILT_INS.has(n) && !n.startsWith('__'));
 }
 
@@ -103,22 +108,30 @@ export function variableReferences(text: string): string[] {
  * A query as Grafana sends it with every multi-value variable at "All" (`allValue`, `.*` here)
  * and `$__rate_interval` at `rateInterval`; textboxes and datasource variables at their default.
  */
-export function substitute(expr: string, dashboard: Dashboard, rateInterval: string, values: Record<string, string> = {}): string {
+export function substitute(
+  expr: string,
+  dashboard: Dashboard,
+  rateInterval: string,
+  values: Record<string, string> = {},
+): string {
   const variables = new Map(dashboard.templating.list.map((v) => [v.name, v]));
-  return expr.replace(/\$(?:\{([\w.]+)(?::\w+)?\}|(\w+))/g, (whole, braced: string | undefined, bare: string | undefined) => {
-    const name = (braced ?? bare)!;
-    if (name === '__rate_interval') return rateInterval;
-    if (name in values) return values[name]!;
-    const variable = variables.get(name);
-    if (!variable) return whole;
-    if (variable.includeAll) return variable.allValue ?? '.*';
-    const current = variable.current?.value;
-    return Array.isArray(current) ? current[0]! : (current ?? variable.query);
-  });
+  return expr.replace(
+    /\$(?:\{([\w.]+)(?::\w+)?\}|(\w+))/g,
+    (whole, braced: string | undefined, bare: string | undefined) => {
+      const name = (braced ?? bare)!;
+      if (name === '__rate_interval') return rateInterval;
+      if (name in values) return values[name];
+      const variable = variables.get(name);
+      if (!variable) return whole;
+      if (variable.includeAll) return variable.allValue ?? '.*';
+      const current = variable.current?.value;
+      return Array.isArray(current) ? current[0] : (current ?? variable.query);
+    },
+  );
 }
 
 /** `label_values(selector, label)` of a query variable. */
 export function labelValuesQuery(variable: Variable): { selector: string; label: string } | undefined {
   const match = /^label_values\((.+),\s*(\w+)\)$/s.exec(variable.query.trim());
-  return match ? { selector: match[1]!.trim(), label: match[2]! } : undefined;
+  return match ? { selector: match[1].trim(), label: match[2] } : undefined;
 }

@@ -85,7 +85,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     for await (const chunk of req) chunks.push(chunk as Buffer);
     let body = Buffer.concat(chunks);
     if (req.headers['content-encoding'] === 'gzip') body = zlib.gunzipSync(body);
-    const contentType = (req.headers['content-type'] ?? '').split(';')[0]!.trim();
+    const contentType = (req.headers['content-type'] ?? '').split(';')[0].trim();
     const path = req.url ?? '';
     const isJson = contentType === 'application/json';
     try {
@@ -120,7 +120,11 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => {
           waiters.delete(check);
-          reject(new Error(`OTLP receiver: condition not met in ${timeoutMs} ms (${spans.length} spans, ${metrics.length} metrics, ${logs.length} logs)`));
+          reject(
+            new Error(
+              `OTLP receiver: condition not met in ${timeoutMs} ms (${spans.length} spans, ${metrics.length} metrics, ${logs.length} logs)`,
+            ),
+          );
         }, timeoutMs);
         const check = () => {
           if (!predicate(receiver)) return;
@@ -205,7 +209,12 @@ const SIGNALS: Record<string, { schema: Schema; collect(message: OtlpObject, int
               type,
               points: list(data.dataPoints).map((point) => ({
                 attributes: attributesOf(point.attributes),
-                value: point.asDouble !== undefined ? Number(point.asDouble) : point.asInt !== undefined ? Number(point.asInt) : undefined,
+                value:
+                  point.asDouble !== undefined
+                    ? Number(point.asDouble)
+                    : point.asInt !== undefined
+                      ? Number(point.asInt)
+                      : undefined,
                 count: point.count !== undefined ? Number(point.count) : undefined,
                 sum: point.sum !== undefined ? Number(point.sum) : undefined,
               })),
@@ -325,7 +334,10 @@ const SCHEMAS = (() => {
     2: ['description', 'string'],
     3: ['unit', 'string'],
     5: ['gauge', { 1: ['dataPoints', NumberDataPoint, true] }],
-    7: ['sum', { 1: ['dataPoints', NumberDataPoint, true], 2: ['aggregationTemporality', 'varint'], 3: ['isMonotonic', 'bool'] }],
+    7: [
+      'sum',
+      { 1: ['dataPoints', NumberDataPoint, true], 2: ['aggregationTemporality', 'varint'], 3: ['isMonotonic', 'bool'] },
+    ],
     9: ['histogram', { 1: ['dataPoints', HistogramDataPoint, true], 2: ['aggregationTemporality', 'varint'] }],
   };
   const LogRecord: Schema = {
@@ -342,9 +354,15 @@ const SCHEMAS = (() => {
   const inScope = (name: string, item: Schema): Schema => ({ 1: ['scope', Scope], 2: [name, item, true] });
   const inResource = (name: string, scoped: Schema): Schema => ({ 1: ['resource', Resource], 2: [name, scoped, true] });
   return {
-    ExportTraceServiceRequest: { 1: ['resourceSpans', inResource('scopeSpans', inScope('spans', Span)), true] } as Schema,
-    ExportMetricsServiceRequest: { 1: ['resourceMetrics', inResource('scopeMetrics', inScope('metrics', Metric)), true] } as Schema,
-    ExportLogsServiceRequest: { 1: ['resourceLogs', inResource('scopeLogs', inScope('logRecords', LogRecord)), true] } as Schema,
+    ExportTraceServiceRequest: {
+      1: ['resourceSpans', inResource('scopeSpans', inScope('spans', Span)), true],
+    } as Schema,
+    ExportMetricsServiceRequest: {
+      1: ['resourceMetrics', inResource('scopeMetrics', inScope('metrics', Metric)), true],
+    } as Schema,
+    ExportLogsServiceRequest: {
+      1: ['resourceLogs', inResource('scopeLogs', inScope('logRecords', LogRecord)), true],
+    } as Schema,
   };
 })();
 
@@ -362,7 +380,7 @@ function decodeMessage(bytes: Uint8Array, schema: Schema): OtlpObject {
     let result = 0n;
     for (let shift = 0n; ; shift += 7n) {
       if (offset >= bytes.length) throw new Error('protobuf: truncated varint');
-      const byte = bytes[offset++]!;
+      const byte = bytes[offset++];
       result |= BigInt(byte & 0x7f) << shift;
       if (byte < 0x80) return result;
     }
@@ -417,6 +435,7 @@ function decodePacked(chunk: Uint8Array, type: Scalar): unknown[] {
   const view = new DataView(chunk.buffer, chunk.byteOffset, chunk.byteLength);
   const values: unknown[] = [];
   if (type === 'double') for (let at = 0; at + 8 <= chunk.length; at += 8) values.push(view.getFloat64(at, true));
-  else if (type === 'fixed64') for (let at = 0; at + 8 <= chunk.length; at += 8) values.push(view.getBigUint64(at, true).toString());
+  else if (type === 'fixed64')
+    for (let at = 0; at + 8 <= chunk.length; at += 8) values.push(view.getBigUint64(at, true).toString());
   return values;
 }

@@ -16,7 +16,12 @@ export interface Tool {
 
 export function findTool(name: 'promtool' | 'prometheus'): Tool {
   const override = process.env[name.toUpperCase()];
-  const candidates = override ? [override] : (process.env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, name));
+  const candidates = override
+    ? [override]
+    : (process.env.PATH ?? '')
+        .split(delimiter)
+        .filter(Boolean)
+        .map((dir) => join(dir, name));
   const path = candidates.find((candidate) => {
     try {
       accessSync(candidate, constants.X_OK);
@@ -26,7 +31,9 @@ export function findTool(name: 'promtool' | 'prometheus'): Tool {
     }
   });
   if (path === undefined && !IN_CI) {
-    console.warn(`[skip] ${name} is not installed: the tests that need it are skipped. Install it with scripts/ensure-prometheus.sh (under CI=true a missing ${name} fails).`);
+    console.warn(
+      `[skip] ${name} is not installed: the tests that need it are skipped. Install it with scripts/ensure-prometheus.sh (under CI=true a missing ${name} fails).`,
+    );
   }
   return { name, path };
 }

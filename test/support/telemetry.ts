@@ -1,11 +1,6 @@
 import { context, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import {
-  AggregationTemporality,
-  MeterProvider,
-  MetricReader,
-  type ResourceMetrics,
-} from '@opentelemetry/sdk-metrics';
+import { AggregationTemporality, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import {
   InMemorySpanExporter,
   SimpleSpanProcessor,
@@ -14,7 +9,12 @@ import {
   type Span,
   type SpanProcessor,
 } from '@opentelemetry/sdk-trace';
-import { InMemoryLogRecordExporter, LoggerProvider, SimpleLogRecordProcessor, type ReadableLogRecord } from '@opentelemetry/sdk-logs';
+import {
+  InMemoryLogRecordExporter,
+  LoggerProvider,
+  SimpleLogRecordProcessor,
+  type ReadableLogRecord,
+} from '@opentelemetry/sdk-logs';
 import { LlmGatewayInstrumentation } from '../../src';
 import type { GatewayHost, LlmGatewayInstrumentationConfig } from '../../src/types';
 
@@ -66,7 +66,10 @@ export interface TestTelemetry {
 
 let contextManagerSet = false;
 
-export function setupTelemetry(hosts: GatewayHost[] = [], config: Omit<LlmGatewayInstrumentationConfig, 'hosts'> = {}): TestTelemetry {
+export function setupTelemetry(
+  hosts: GatewayHost[] = [],
+  config: Omit<LlmGatewayInstrumentationConfig, 'hosts'> = {},
+): TestTelemetry {
   if (!contextManagerSet) {
     context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
     contextManagerSet = true;

@@ -83,7 +83,13 @@ function openaiClient(OpenAI: OpenAIConstructor): GatewayClient {
     name: 'openai',
     canStream: true,
     async chat(o) {
-      const client = new OpenAI({ apiKey: o.apiKey, baseURL: `${o.baseUrl}/v1`, maxRetries: 0, organization: null, project: null });
+      const client = new OpenAI({
+        apiKey: o.apiKey,
+        baseURL: `${o.baseUrl}/v1`,
+        maxRetries: 0,
+        organization: null,
+        project: null,
+      });
       try {
         const result = await client.chat.completions.create(requestBody(o));
         if (!o.stream) return { ok: true, status: 200, bodies: [JSON.stringify(result)] };
@@ -118,7 +124,10 @@ function axiosClient(axios: Axios): GatewayClient {
   };
 }
 
-type NodeFetch = (url: string, init: Record<string, unknown>) => Promise<{ ok: boolean; status: number; body: AsyncIterable<Buffer> }>;
+type NodeFetch = (
+  url: string,
+  init: Record<string, unknown>,
+) => Promise<{ ok: boolean; status: number; body: AsyncIterable<Buffer> }>;
 
 /** node-fetch 2 (CommonJS) or 3 (an ES module, loaded with require(esm)), over node:http. */
 function nodeFetchClient(nodeFetch: NodeFetch): GatewayClient {
@@ -126,7 +135,11 @@ function nodeFetchClient(nodeFetch: NodeFetch): GatewayClient {
     name: 'node-fetch',
     canStream: true,
     async chat(o) {
-      const response = await nodeFetch(chatUrl(o), { method: 'POST', headers: jsonHeaders(o), body: JSON.stringify(requestBody(o)) });
+      const response = await nodeFetch(chatUrl(o), {
+        method: 'POST',
+        headers: jsonHeaders(o),
+        body: JSON.stringify(requestBody(o)),
+      });
       return { ok: response.ok, status: response.status, bodies: [await readAll(response.body)] };
     },
   };
@@ -149,7 +162,12 @@ function assemblyaiClient(AssemblyAI: AssemblyAIConstructor): GatewayClient {
       } catch (error) {
         const e = error as ChatError;
         // LlmGatewayError carries the body's request_id.
-        return { ok: false, status: e.status, bodies: [JSON.stringify({ request_id: e.requestId, message: e.message })], error };
+        return {
+          ok: false,
+          status: e.status,
+          bodies: [JSON.stringify({ request_id: e.requestId, message: e.message })],
+          error,
+        };
       }
     },
   };
@@ -157,7 +175,10 @@ function assemblyaiClient(AssemblyAI: AssemblyAIConstructor): GatewayClient {
 
 interface Undici {
   fetch(url: string, init: Record<string, unknown>): Promise<{ ok: boolean; status: number; text(): Promise<string> }>;
-  request(url: string, options: Record<string, unknown>): Promise<{ statusCode: number; body: { text(): Promise<string> } }>;
+  request(
+    url: string,
+    options: Record<string, unknown>,
+  ): Promise<{ statusCode: number; body: { text(): Promise<string> } }>;
 }
 
 /** npm undici's own fetch: not the global one, so no global wrapper sees it. */
@@ -166,7 +187,11 @@ function undiciFetchClient(undici: Undici): GatewayClient {
     name: 'undici fetch',
     canStream: true,
     async chat(o) {
-      const response = await undici.fetch(chatUrl(o), { method: 'POST', headers: jsonHeaders(o), body: JSON.stringify(requestBody(o)) });
+      const response = await undici.fetch(chatUrl(o), {
+        method: 'POST',
+        headers: jsonHeaders(o),
+        body: JSON.stringify(requestBody(o)),
+      });
       return { ok: response.ok, status: response.status, bodies: [await response.text()] };
     },
   };
@@ -178,7 +203,11 @@ function undiciRequestClient(undici: Undici): GatewayClient {
     name: 'undici request',
     canStream: true,
     async chat(o) {
-      const { statusCode, body } = await undici.request(chatUrl(o), { method: 'POST', headers: jsonHeaders(o), body: JSON.stringify(requestBody(o)) });
+      const { statusCode, body } = await undici.request(chatUrl(o), {
+        method: 'POST',
+        headers: jsonHeaders(o),
+        body: JSON.stringify(requestBody(o)),
+      });
       const text = await body.text();
       return { ok: statusCode >= 200 && statusCode < 300, status: statusCode, bodies: [text] };
     },

@@ -21,7 +21,13 @@
 import { context, diag, DiagLogLevel, metrics, trace, type Attributes, type AttributeValue } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { registerInstrumentations, type Instrumentation } from '@opentelemetry/instrumentation';
-import { AggregationTemporality, DataPointType, MeterProvider, MetricReader, type HistogramMetricData } from '@opentelemetry/sdk-metrics';
+import {
+  AggregationTemporality,
+  DataPointType,
+  MeterProvider,
+  MetricReader,
+  type HistogramMetricData,
+} from '@opentelemetry/sdk-metrics';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider } from '@opentelemetry/sdk-trace';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -31,7 +37,8 @@ import { findOuterGenAiSpan, type OuterGenAiSpan } from '../../../src/cooperatio
 import type { LlmGatewayInstrumentationConfig } from '../../../src/types';
 import { LifecycleCounter } from '../telemetry';
 
-export type Framework = 'openai' | 'ai-sdk' | 'ai-sdk-legacy' | 'instrumentation-openai' | 'openinference' | 'langchain';
+export type Framework =
+  'openai' | 'ai-sdk' | 'ai-sdk-legacy' | 'instrumentation-openai' | 'openinference' | 'langchain';
 
 export interface AppSpan {
   name: string;
@@ -97,13 +104,21 @@ const modes = (process.argv[3] ?? 'default').split(',');
 
 const warnings: string[] = [];
 diag.setLogger(
-  { error: (...a: unknown[]) => warnings.push(a.join(' ')), warn: (...a: unknown[]) => warnings.push(a.join(' ')), info: () => {}, debug: () => {}, verbose: () => {} },
+  {
+    error: (...a: unknown[]) => warnings.push(a.join(' ')),
+    warn: (...a: unknown[]) => warnings.push(a.join(' ')),
+    info: () => {},
+    debug: () => {},
+    verbose: () => {},
+  },
   DiagLogLevel.WARN,
 );
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
 const exporter = new InMemorySpanExporter();
 const lifecycle = new LifecycleCounter();
-trace.setGlobalTracerProvider(new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter }), lifecycle] }));
+trace.setGlobalTracerProvider(
+  new TracerProvider({ spanProcessors: [new SimpleSpanProcessor({ exporter }), lifecycle] }),
+);
 
 /** Delta temporality: each collect() gives the points recorded since the last, i.e. one call's. */
 class DeltaReader extends MetricReader {
@@ -134,11 +149,13 @@ async function main(): Promise<void> {
   const gatewayInstrumentation = new LlmGatewayInstrumentation(baseConfig);
   const instrumentations: Instrumentation[] = [gatewayInstrumentation];
   if (framework === 'instrumentation-openai') {
-    const { OpenAIInstrumentation } = require('@opentelemetry/instrumentation-openai') as typeof import('@opentelemetry/instrumentation-openai');
+    const { OpenAIInstrumentation } =
+      require('@opentelemetry/instrumentation-openai') as typeof import('@opentelemetry/instrumentation-openai');
     instrumentations.push(new OpenAIInstrumentation());
   }
   if (framework === 'openinference') {
-    const { OpenAIInstrumentation } = require('@arizeai/openinference-instrumentation-openai') as typeof import('@arizeai/openinference-instrumentation-openai');
+    const { OpenAIInstrumentation } =
+      require('@arizeai/openinference-instrumentation-openai') as typeof import('@arizeai/openinference-instrumentation-openai');
     instrumentations.push(new OpenAIInstrumentation());
   }
   registerInstrumentations({ instrumentations });
@@ -147,12 +164,19 @@ async function main(): Promise<void> {
   const runs: CallRun[] = [];
   try {
     for (const mode of modes) {
-      gatewayInstrumentation.setConfig(mode === 'default' ? baseConfig : ({ ...baseConfig, outerGenAiSpan: mode } as LlmGatewayInstrumentationConfig));
-      for (const stream of [false, true]) runs.push(await observe(mode, stream, false, () => CALLS[framework](target, { stream, fail: false })));
+      gatewayInstrumentation.setConfig(
+        mode === 'default' ? baseConfig : ({ ...baseConfig, outerGenAiSpan: mode } as LlmGatewayInstrumentationConfig),
+      );
+      for (const stream of [false, true])
+        runs.push(await observe(mode, stream, false, () => CALLS[framework](target, { stream, fail: false })));
     }
     // One failing call, retried once by the client: the retry runs under the same framework span.
     gatewayInstrumentation.setConfig(baseConfig);
-    runs.push(await observe('default', false, true, () => CALLS[framework](target, { stream: false, fail: true }).catch(() => undefined)));
+    runs.push(
+      await observe('default', false, true, () =>
+        CALLS[framework](target, { stream: false, fail: true }).catch(() => undefined),
+      ),
+    );
   } finally {
     await gateway.close();
   }
@@ -160,7 +184,12 @@ async function main(): Promise<void> {
 }
 
 /** Runs one call and returns what was exported for it alone. */
-async function observe(mode: string, stream: boolean, failed: boolean, call: () => Promise<CallRun['usage']>): Promise<CallRun> {
+async function observe(
+  mode: string,
+  stream: boolean,
+  failed: boolean,
+  call: () => Promise<CallRun['usage']>,
+): Promise<CallRun> {
   exporter.reset();
   lifecycle.started = 0;
   lifecycle.ended = 0;
@@ -189,11 +218,19 @@ async function observe(mode: string, stream: boolean, failed: boolean, call: () 
     })),
     tokenPoints: resourceMetrics.scopeMetrics.flatMap((scopeMetrics) =>
       scopeMetrics.metrics
-        .filter((m): m is HistogramMetricData => m.descriptor.name === 'gen_ai.client.token.usage' && m.dataPointType === DataPointType.HISTOGRAM)
+        .filter(
+          (m): m is HistogramMetricData =>
+            m.descriptor.name === 'gen_ai.client.token.usage' && m.dataPointType === DataPointType.HISTOGRAM,
+        )
         .flatMap((m) =>
           m.dataPoints
             .filter((point) => point.value.count > 0)
-            .map((point) => ({ scope: scopeMetrics.scope.name, tokenType: String(point.attributes['gen_ai.token.type']), count: point.value.count, sum: point.value.sum ?? 0 })),
+            .map((point) => ({
+              scope: scopeMetrics.scope.name,
+              tokenType: String(point.attributes['gen_ai.token.type']),
+              count: point.value.count,
+              sum: point.value.sum ?? 0,
+            })),
         ),
     ),
     lifecycle: { started: lifecycle.started, ended: lifecycle.ended, endedTwice: [...lifecycle.endedTwice] },
@@ -225,7 +262,7 @@ function installRecognitionProbe(): void {
         : null,
     );
     return instrumentedFetch(input, init);
-  } as typeof fetch;
+  };
 }
 
 interface Target {
@@ -259,14 +296,31 @@ const CALLS: Record<Framework, (target: Target, options: CallOptions) => Promise
   langchain: langchainCall,
 };
 
-async function openaiCall(openai: typeof import('openai'), { baseURL, apiKey }: Target, { stream, fail }: CallOptions): Promise<Usage> {
-  const client = new openai.OpenAI({ apiKey, baseURL, organization: null, project: null, defaultHeaders: headersFor(fail), maxRetries: retriesFor(fail) });
+async function openaiCall(
+  openai: typeof import('openai'),
+  { baseURL, apiKey }: Target,
+  { stream, fail }: CallOptions,
+): Promise<Usage> {
+  const client = new openai.OpenAI({
+    apiKey,
+    baseURL,
+    organization: null,
+    project: null,
+    defaultHeaders: headersFor(fail),
+    maxRetries: retriesFor(fail),
+  });
   const messages = [{ role: 'user' as const, content: PROMPT }];
   if (!stream) {
     const completion = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 100 });
     return { input: completion.usage!.prompt_tokens, output: completion.usage!.completion_tokens };
   }
-  const chunks = await client.chat.completions.create({ model: MODEL, messages, max_tokens: 100, stream: true, stream_options: { include_usage: true } });
+  const chunks = await client.chat.completions.create({
+    model: MODEL,
+    messages,
+    max_tokens: 100,
+    stream: true,
+    stream_options: { include_usage: true },
+  });
   let last: { prompt_tokens: number; completion_tokens: number } | undefined;
   for await (const chunk of chunks) last = chunk.usage ?? last;
   // The gateway repeats a running usage on every chunk: the last one is the call's.
@@ -275,13 +329,24 @@ async function openaiCall(openai: typeof import('openai'), { baseURL, apiKey }: 
 
 let telemetryRegistered = false;
 
-async function aiSdkCall({ baseURL, apiKey }: Target, { stream, fail }: CallOptions, integration: 'current' | 'legacy'): Promise<Usage> {
+async function aiSdkCall(
+  { baseURL, apiKey }: Target,
+  { stream, fail }: CallOptions,
+  integration: 'current' | 'legacy',
+): Promise<Usage> {
   const { registerTelemetry, generateText, streamText } = require('ai') as typeof import('ai');
   const { OpenTelemetry, LegacyOpenTelemetry } = require('@ai-sdk/otel') as typeof import('@ai-sdk/otel');
   const { createOpenAICompatible } = require('@ai-sdk/openai-compatible') as typeof import('@ai-sdk/openai-compatible');
-  if (!telemetryRegistered) registerTelemetry(integration === 'current' ? new OpenTelemetry() : new LegacyOpenTelemetry());
+  if (!telemetryRegistered)
+    registerTelemetry(integration === 'current' ? new OpenTelemetry() : new LegacyOpenTelemetry());
   telemetryRegistered = true;
-  const provider = createOpenAICompatible({ name: 'assemblyai', baseURL, apiKey, includeUsage: true, headers: headersFor(fail) });
+  const provider = createOpenAICompatible({
+    name: 'assemblyai',
+    baseURL,
+    apiKey,
+    includeUsage: true,
+    headers: headersFor(fail),
+  });
   const model = provider.chatModel(MODEL);
   if (!stream) {
     const result = await generateText({ model, prompt: PROMPT, maxOutputTokens: 100, maxRetries: retriesFor(fail) });
@@ -314,7 +379,8 @@ async function langchainCall({ baseURL, apiKey }: Target, { stream, fail }: Call
       }
       let usage: Usage | undefined;
       for await (const chunk of await chat.stream(PROMPT)) {
-        if (chunk.usage_metadata) usage = { input: chunk.usage_metadata.input_tokens, output: chunk.usage_metadata.output_tokens };
+        if (chunk.usage_metadata)
+          usage = { input: chunk.usage_metadata.input_tokens, output: chunk.usage_metadata.output_tokens };
       }
       return usage!;
     } finally {

@@ -18,7 +18,13 @@ import { LlmGatewayInstrumentation } from '../../../src';
 const order = process.argv[2] ?? 'http-first';
 const warnings: string[] = [];
 diag.setLogger(
-  { error: () => {}, warn: (...args: unknown[]) => warnings.push(args.join(' ')), info: () => {}, debug: () => {}, verbose: () => {} },
+  {
+    error: () => {},
+    warn: (...args: unknown[]) => warnings.push(args.join(' ')),
+    info: () => {},
+    debug: () => {},
+    verbose: () => {},
+  },
   DiagLogLevel.WARN,
 );
 context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -37,7 +43,7 @@ async function main(): Promise<void> {
     http: () => new HttpInstrumentation(),
   };
   const names = order.startsWith('gateway-first') ? ['gateway', 'undici', 'http'] : ['undici', 'http', 'gateway'];
-  registerInstrumentations({ instrumentations: names.map((name) => create[name]!()) });
+  registerInstrumentations({ instrumentations: names.map((name) => create[name]()) });
 
   // The application's code, loaded after its telemetry setup.
   const http = require('node:http') as typeof NodeHttp;
@@ -47,11 +53,17 @@ async function main(): Promise<void> {
   const nodeFetch = require('node-fetch') as typeof import('node-fetch').default;
   await Promise.all(calls);
 
-  await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT }).then((r) => r.text());
+  await fetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT }).then((r) =>
+    r.text(),
+  );
   await axios.post(`${gateway.url}/v1/chat/completions`, CHAT, { headers: HEADERS });
-  await nodeFetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT }).then((r) => r.text());
+  await nodeFetch(`${gateway.url}/v1/chat/completions`, { method: 'POST', headers: HEADERS, body: CHAT }).then((r) =>
+    r.text(),
+  );
   await httpRequest(http, gateway.url);
-  await new Promise((resolve, reject) => http.get(`${gateway.url}/v1/models`, (res) => res.resume().on('end', resolve)).on('error', reject));
+  await new Promise((resolve, reject) =>
+    http.get(`${gateway.url}/v1/models`, (res) => res.resume().on('end', resolve)).on('error', reject),
+  );
   await gateway.close();
 
   const spans = exporter.getFinishedSpans().map((span) => ({
@@ -67,7 +79,9 @@ async function main(): Promise<void> {
 
 function httpRequest(http: typeof NodeHttp, base: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const request = http.request(`${base}/v1/chat/completions`, { method: 'POST', headers: HEADERS }, (res) => res.resume().on('end', resolve));
+    const request = http.request(`${base}/v1/chat/completions`, { method: 'POST', headers: HEADERS }, (res) =>
+      res.resume().on('end', resolve),
+    );
     request.on('error', reject);
     request.end(CHAT);
   });
