@@ -4,7 +4,6 @@ import type {
   GatewayHost,
   LlmGatewayCallRecord,
   LlmGatewayInstrumentationConfig,
-  MessageContentCapture,
   OuterGenAiSpanMode,
   RedactMessageContent,
 } from './types';
@@ -96,7 +95,7 @@ function outerGenAiSpanMode(value: string | undefined): OuterGenAiSpanMode {
  * The capture setting (option or environment variable, any case): `true` and `span_only` put
  * content on the span, `event_only` in the semconv event, `span_and_event` both.
  */
-function captureModeOf(value: MessageContentCapture | string | undefined): { span: boolean; event: boolean } {
+function captureModeOf(value: boolean | string | undefined): { span: boolean; event: boolean } {
   const mode = typeof value === 'string' ? value.trim().toLowerCase() : value;
   switch (mode) {
     case true:

@@ -55,15 +55,16 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
     if (this._enabled) return;
     super.enable();
     const environment = this.callEnvironment();
-    const self = this;
-    const host: TransportHost = {
-      diag: this._diag,
-      get captureMessageContent() {
-        return self.resolved.captureMessageContent;
+    // Getters, so calls see the configuration as it is now (setConfig() may change it).
+    const host = Object.defineProperty(
+      {
+        diag: this._diag,
+        regionOf: (authority: string) => gatewayRegion(this.resolved, authority),
+        startCall: (start: CallStart, parent?: Context) => new GatewayCall(environment, start, parent),
       },
-      regionOf: (authority) => gatewayRegion(self.resolved, authority),
-      startCall: (start: CallStart, parent?: Context) => new GatewayCall(environment, start, parent),
-    };
+      'captureMessageContent',
+      { get: () => this.resolved.captureMessageContent, enumerable: true },
+    ) as TransportHost;
     this.uninstallUndici = installUndiciTransport(host);
     this.uninstallFetch = installFetchTransport(host);
     this.uninstallHttp = installHttpTransport(host);
@@ -82,21 +83,11 @@ export class LlmGatewayInstrumentation extends InstrumentationBase<LlmGatewayIns
 
   /** Getters, so calls see a tracer/meter provider set after enable() and config changes. */
   private callEnvironment(): CallEnvironment {
-    const self = this;
-    return {
-      get tracer() {
-        return self.tracer;
-      },
-      get metrics() {
-        return self.metrics;
-      },
-      get config() {
-        return self.resolved;
-      },
-      get logger() {
-        return self.logger;
-      },
-      diag: this._diag,
-    };
+    return Object.defineProperties({ diag: this._diag } as CallEnvironment, {
+      tracer: { get: () => this.tracer, enumerable: true },
+      metrics: { get: () => this.metrics, enumerable: true },
+      config: { get: () => this.resolved, enumerable: true },
+      logger: { get: () => this.logger, enumerable: true },
+    });
   }
 }

@@ -186,13 +186,13 @@ export class GatewayMetrics {
     remaining: number | undefined,
   ): void {
     let byModel = this.rateLimits.get(region);
-    if (byModel === undefined) this.rateLimits.set(region, (byModel = new Map()));
+    if (byModel === undefined) this.rateLimits.set(region, (byModel = new Map<string, RateLimitSeries>()));
     const key = model ?? '';
     let series = byModel.get(key);
     if (series === undefined) {
       if (++this.rateLimitSeries > MAX_RATE_LIMIT_SERIES) {
         this.rateLimits.clear();
-        this.rateLimits.set(region, (byModel = new Map()));
+        this.rateLimits.set(region, (byModel = new Map<string, RateLimitSeries>()));
         this.rateLimitSeries = 1;
       }
       const attributes: Attributes = { [semconv.ATTR_ASSEMBLYAI_REGION]: region };

@@ -208,6 +208,6 @@ function addGatewayAttributes(attributes: Attributes, facts: CallFacts): void {
   set(attributes, semconv.ATTR_ASSEMBLYAI_GATEWAY_DURATION, facts.response.gatewayDurationSeconds);
 }
 
-function set(attributes: Attributes, key: string, value: AttributeValue | undefined): void {
+function set(attributes: Attributes, key: string, value: AttributeValue): void {
   if (value !== undefined) attributes[key] = value;
 }

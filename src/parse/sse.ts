@@ -299,7 +299,7 @@ export class SseEventParser implements BodyObserver {
     }
     if (!Array.isArray(delta.tool_calls)) return;
     let calls = this.toolCalls.get(index);
-    if (calls === undefined) this.toolCalls.set(index, (calls = new Map()));
+    if (calls === undefined) this.toolCalls.set(index, (calls = new Map<number, ToolCallDraft>()));
     delta.tool_calls.forEach((call, position) => {
       if (!isRecord(call)) return;
       const callIndex = choiceIndex(call, position);

@@ -107,7 +107,11 @@ function observeBody(response: Response, shared: SharedBody): void {
   unreadBodies.register(response, shared, response);
 }
 
-const nativeBody = Object.getOwnPropertyDescriptor(Response.prototype, 'body')!.get!;
+// The native methods, taken before they are shadowed, and always called on a Response.
+// eslint-disable-next-line @typescript-eslint/unbound-method -- a getter, called with Reflect.apply on a Response
+const nativeBody = Object.getOwnPropertyDescriptor(Response.prototype, 'body')!.get as (
+  this: Response,
+) => ReadableStream<Uint8Array> | null;
 const nativeClone = Response.prototype.clone;
 
 /**
@@ -115,7 +119,7 @@ const nativeClone = Response.prototype.clone;
  * returns: no copy and no second read. `body` hands out a pass-through tap over the native
  * stream, created on first access; it locks the native stream only at the first read.
  */
-const observedResponsePrototype: object = Object.create(Response.prototype, {
+const observedResponsePrototype = Object.create(Response.prototype, {
   ...readWhole('json', (json: unknown) => ({ json })),
   ...readWhole('text', (text: string) => ({ text })),
   ...readWhole('arrayBuffer', (buffer: ArrayBuffer) => ({ bytes: new Uint8Array(buffer) })),
@@ -134,7 +138,7 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
     configurable: true,
     writable: true,
     value: function clone(this: Response): Response {
-      const copy = Reflect.apply(nativeClone, this, []) as Response;
+      const copy = Reflect.apply(nativeClone, this, []);
       const observed = observedBodies.get(this);
       if (observed !== undefined) {
         // clone() tees the native stream: a tap not yet read would sit on a locked stream.
@@ -144,12 +148,12 @@ const observedResponsePrototype: object = Object.create(Response.prototype, {
       return copy;
     },
   },
-});
+}) as object;
 
 /** The tap over a response's native body stream, created once. */
 function tapOf(response: Response, observed: ObservedBody): ReadableStream<Uint8Array> {
   if (observed.tap === undefined) {
-    observed.tap = tapBody(Reflect.apply(nativeBody, response, []) as ReadableStream<Uint8Array>, observed.shared);
+    observed.tap = tapBody(Reflect.apply(nativeBody, response, [])!, observed.shared);
     // From now on the application may hold the stream without the Response: the stream
     // stands for this copy (a Response whose tap was replaced after clone() keeps both).
     if (unreadBodies.unregister(response)) unreadBodies.register(observed.tap, observed.shared);
@@ -170,7 +174,7 @@ function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | un
   if (typeof native !== 'function') return {};
   const read = function (this: Response): Promise<unknown> {
     const observed = observedBodies.get(this);
-    if (observed === undefined) return Reflect.apply(native, this, []) as Promise<unknown>;
+    if (observed === undefined) return Reflect.apply(native, this, []);
     // The native stream is locked only when the tap is first read: a tap the application
     // holds a reader of must make this read fail as it would natively.
     if (observed.tap?.locked) return Promise.reject(new TypeError('Body is unusable: Body has already been read'));
@@ -179,17 +183,14 @@ function readWhole(name: BodyReader, toBody: (value: never) => ConsumedBody | un
       // An event stream read whole still passes through the tap chunk by chunk, so the
       // first chunk is timed; the native reader then decodes exactly as it would have.
       try {
-        return Reflect.apply(
-          native,
-          new Response(tapOf(this, observed), { headers: this.headers }),
-          [],
-        ) as Promise<unknown>;
+        return Reflect.apply(native, new Response(tapOf(this, observed), { headers: this.headers }), []);
       } catch (error) {
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- rejects with what the native read threw
         return Promise.reject(error);
       }
     }
     if (name === 'json') return readJson(this, call);
-    const result = Reflect.apply(native, this, []) as Promise<unknown>;
+    const result = Reflect.apply(native, this, []);
     result.then(
       (value) => {
         const body = toBody(value as never);
@@ -214,7 +215,7 @@ const nativeText = Response.prototype.text;
  * for what it can still tell.
  */
 function readJson(response: Response, call: GatewayCall): Promise<unknown> {
-  return (Reflect.apply(nativeText, response, []) as Promise<string>).then(
+  return Reflect.apply(nativeText, response, []).then(
     (text) => {
       let value: unknown;
       try {

@@ -32,11 +32,12 @@ export function installFetchTransport(host: TransportHost): () => void {
   let active = true;
   const transport: FetchTransport = { host, original, foreign: false };
 
-  const instrumentedFetch = function fetch(this: unknown, input: FetchInput, init?: FetchInit): Promise<Response> {
-    if (!active || transport.foreign) return Reflect.apply(original, this, arguments);
-    const region = regionOfInput(host, input);
-    if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, arguments);
-    return observeFetch(transport, this, arguments, input, init, region);
+  // The arguments are handed on exactly as received (their count included).
+  const instrumentedFetch = function fetch(this: unknown, ...args: Parameters<Fetch>): Promise<Response> {
+    if (!active || transport.foreign) return Reflect.apply(original, this, args);
+    const region = regionOfInput(host, args[0]);
+    if (region === undefined || isInsideObservedCall()) return Reflect.apply(original, this, args);
+    return observeFetch(transport, this, args, region);
   };
   globalThis.fetch = instrumentedFetch;
 
@@ -78,12 +79,11 @@ class FetchCallClaim implements UndiciRequestClaim {
 function observeFetch(
   transport: FetchTransport,
   thisArg: unknown,
-  args: IArguments,
-  input: FetchInput,
-  init: FetchInit,
+  args: Parameters<Fetch>,
   region: string,
 ): Promise<Response> {
   const { host, original } = transport;
+  const [input, init] = args;
   let call: GatewayCall;
   let claim: FetchCallClaim;
   let requestBodyLater: Promise<RequestInfo | undefined> | undefined;
@@ -96,7 +96,7 @@ function observeFetch(
     // request leaves at once and the call learns the body when the clone's bytes are read.
     if (needsRequestBody && !NODE_UNDICI_PUBLISHES_BODIES && body === undefined)
       requestBodyLater = requestInfoFromRequest(requestObject!, host);
-    const url = new URL(requestObject?.url ?? String(input));
+    const url = new URL(requestObject?.url ?? (typeof input === 'string' ? input : (input as URL).href));
     const method = (init?.method ?? requestObject?.method ?? 'GET').toUpperCase();
     call = host.startCall({
       method,
@@ -110,7 +110,7 @@ function observeFetch(
   } catch (error) {
     // Only synchronous work before the request left can throw here: send it unobserved.
     host.diag.error('llm-gateway: could not observe a fetch call', error);
-    return Reflect.apply(original, thisArg, args) as Promise<Response>;
+    return Reflect.apply(original, thisArg, args);
   }
   if (requestBodyLater !== undefined) void requestBodyLater.then((info) => info && call.requestBody(info));
 
@@ -119,7 +119,7 @@ function observeFetch(
     response = sendObserved(call, () => {
       shared.fetchCall = claim;
       try {
-        return Reflect.apply(original, thisArg, args) as Promise<Response>;
+        return Reflect.apply(original, thisArg, args);
       } finally {
         if (shared.fetchCall === claim) shared.fetchCall = undefined;
       }
@@ -157,7 +157,7 @@ const utf8 = new TextDecoder();
 async function requestInfoFromRequest(request: Request, host: TransportHost): Promise<RequestInfo | undefined> {
   const limit = host.captureMessageContent ? MAX_CAPTURED_REQUEST_CHARS : MAX_PARSED_REQUEST_CHARS;
   try {
-    const reader = request.clone().body!.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> = request.clone().body!.getReader();
     const parts: Uint8Array[] = [];
     let size = 0;
     while (size <= limit) {

@@ -13,6 +13,8 @@ import { authorityOfUrl, formatAuthority } from '../gateway';
  */
 
 type EntryName = 'request' | 'get';
+/** A method as wrapped here: called with its own `this` and whatever arguments it gets. */
+export type AnyMethod = (this: unknown, ...args: unknown[]) => unknown;
 const ENTRY_NAMES: readonly EntryName[] = ['request', 'get'];
 
 /** Runs `send` (the wrapped function) for a call made through an entry point to `target`. */
@@ -59,8 +61,8 @@ export class EntryPointWrappers {
   private readonly installed: {
     target: object;
     name: EntryName;
-    wrapper: Function;
-    inner: Function;
+    wrapper: AnyMethod;
+    inner: AnyMethod;
     state: WrapperState;
   }[] = [];
 
@@ -78,8 +80,9 @@ export class EntryPointWrappers {
     for (const [target, protocol] of httpModules) {
       for (const name of ENTRY_NAMES) {
         const current = (target as Record<string, unknown>)[name];
-        if (typeof current !== 'function' || NODE_ENTRY_POINTS.has(current) || isLiveWrapper(current)) continue;
-        this.wrap(target, name, current, protocol);
+        if (typeof current !== 'function' || NODE_ENTRY_POINTS.has(current) || isLiveWrapper(current as AnyMethod))
+          continue;
+        this.wrap(target, name, current as AnyMethod, protocol);
         wrapped = true;
       }
     }
@@ -96,14 +99,12 @@ export class EntryPointWrappers {
     this.installed.length = 0;
   }
 
-  private wrap(target: object, name: EntryName, inner: Function, defaultProtocol: string): void {
+  private wrap(target: object, name: EntryName, inner: AnyMethod, defaultProtocol: string): void {
     const state: WrapperState = { active: true };
     const runEntryCall = this.runEntryCall;
-    const wrapper = function (this: unknown): unknown {
-      const thisArg = this;
-      const args = arguments;
-      if (!state.active) return Reflect.apply(inner, thisArg, args);
-      return runEntryCall(entryTargetOf(args, defaultProtocol), () => Reflect.apply(inner, thisArg, args));
+    const wrapper = function (this: unknown, ...args: unknown[]): unknown {
+      if (!state.active) return Reflect.apply(inner, this, args);
+      return runEntryCall(entryTargetOf(args, defaultProtocol), () => Reflect.apply(inner, this, args));
     };
     Object.defineProperty(wrapper, ENTRY_WRAPPER, { value: state });
     // Lets shimmer-style tools see through us to what we wrapped.
@@ -179,7 +180,7 @@ function nonEmptyString(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
-function isLiveWrapper(fn: Function): boolean {
+function isLiveWrapper(fn: AnyMethod): boolean {
   const state = (fn as { [ENTRY_WRAPPER]?: WrapperState })[ENTRY_WRAPPER];
   return state !== undefined && state.active;
 }
@@ -195,7 +196,7 @@ function unwrapShimmer(fn: unknown): unknown {
 }
 
 /** As shimmer does it, so a module that unwraps with shimmer later finds a plain data property. */
-function defineMethod(target: object, name: string, value: Function): void {
+function defineMethod(target: object, name: string, value: AnyMethod): void {
   const enumerable = Object.prototype.propertyIsEnumerable.call(target, name);
   Object.defineProperty(target, name, { configurable: true, enumerable, writable: true, value });
 }

@@ -7,7 +7,7 @@ import type { TransportHost } from './host';
 import { authorityOfClientRequest, operationOf } from '../gateway';
 import { responseHeadOf } from '../parse/headers';
 import type { RequestHeaders } from '../facts';
-import { EntryPointWrappers, type EntryTarget } from './http-entry-points';
+import { EntryPointWrappers, type AnyMethod, type EntryTarget } from './http-entry-points';
 import { RequestBodySample } from './request-body';
 import { isInsideObservedCall, shared } from './shared';
 import { SideDecoder } from './side-decoder';
@@ -173,37 +173,42 @@ class ObservedRequest {
       this.startAttempted = true;
       unreadRequests.register(request, call);
     }
-    const observed = this;
+    const bodyWritten = (chunk: unknown, encoding: unknown) => this.guard(() => this.requestBody.add(chunk, encoding));
+    const bodyEnded = (chunk: unknown, encoding: unknown) =>
+      this.guard(() => {
+        if (typeof chunk !== 'function') this.requestBody.add(chunk, encoding);
+        this.requestComplete();
+      });
+    // destroy() without an error (or with an AbortError, as Node passes for a signal) is the
+    // application giving up: the socket errors that follow are its consequence, not the cause.
+    const destroyed = (error: unknown) => {
+      if (error == null || isAbortError(error)) this.abortedByApplication = true;
+    };
     wrapInstanceMethod(
       request,
       'write',
       (write) =>
-        function (this: ClientRequest, chunk: unknown, encoding?: unknown) {
-          observed.guard(() => observed.requestBody.add(chunk, encoding));
-          return Reflect.apply(write, this, arguments);
+        function (this: unknown, ...args: unknown[]) {
+          bodyWritten(args[0], args[1]);
+          return Reflect.apply(write, this, args);
         },
     );
     wrapInstanceMethod(
       request,
       'end',
       (end) =>
-        function (this: ClientRequest, chunk?: unknown, encoding?: unknown) {
-          observed.guard(() => {
-            if (typeof chunk !== 'function') observed.requestBody.add(chunk, encoding);
-            observed.requestComplete();
-          });
-          return Reflect.apply(end, this, arguments);
+        function (this: unknown, ...args: unknown[]) {
+          bodyEnded(args[0], args[1]);
+          return Reflect.apply(end, this, args);
         },
     );
-    // destroy() without an error (or with an AbortError, as Node passes for a signal) is the
-    // application giving up: the socket errors that follow are its consequence, not the cause.
     wrapInstanceMethod(
       request,
       'destroy',
       (destroy) =>
-        function (this: ClientRequest, error?: unknown) {
-          if (error == null || isAbortError(error)) observed.abortedByApplication = true;
-          return Reflect.apply(destroy, this, arguments);
+        function (this: unknown, ...args: unknown[]) {
+          destroyed(args[0]);
+          return Reflect.apply(destroy, this, args);
         },
     );
     request.on(errorMonitor, (error) => this.failed(error));
@@ -239,25 +244,28 @@ class ObservedRequest {
       // An encoding we cannot decode: the span still gets everything but the body's content.
       this.decoder = SideDecoder.for(encoding, (chunk) => call.bodyChunk(chunk), this.host.diag);
     }
-    const observed = this;
     // The parser hands every body slice to push() (and null at the end): wrapping it sees the
     // body as it arrives without a 'data' listener, so the flowing mode stays the application's.
+    const bodyPushed = (chunk: unknown) => this.guard(() => this.bodyArrived(chunk, encoding));
+    const destroyed = (error: unknown) => {
+      if (error == null) this.cancelledByApplication = true;
+    };
     wrapInstanceMethod(
       response,
       'push',
       (push) =>
-        function (this: IncomingMessage, chunk: unknown) {
-          observed.guard(() => observed.bodyArrived(chunk, encoding));
-          return Reflect.apply(push, this, arguments);
+        function (this: unknown, ...args: unknown[]) {
+          bodyPushed(args[0]);
+          return Reflect.apply(push, this, args);
         },
     );
     wrapInstanceMethod(
       response,
       'destroy',
       (destroy) =>
-        function (this: IncomingMessage, error?: unknown) {
-          if (error == null) observed.cancelledByApplication = true;
-          return Reflect.apply(destroy, this, arguments);
+        function (this: unknown, ...args: unknown[]) {
+          destroyed(args[0]);
+          return Reflect.apply(destroy, this, args);
         },
     );
     response.on('end', () => this.responseEnd(call));
@@ -400,8 +408,8 @@ function namedError(name: 'AbortError' | 'TimeoutError', message: string): Error
 }
 
 /** Replaces a method on one object (not its prototype), calling the one it shadows. */
-function wrapInstanceMethod<T extends object>(target: T, name: string, wrap: (original: Function) => Function): void {
+function wrapInstanceMethod<T extends object>(target: T, name: string, wrap: (original: AnyMethod) => AnyMethod): void {
   const original = (target as Record<string, unknown>)[name];
   if (typeof original !== 'function') return;
-  Object.defineProperty(target, name, { configurable: true, writable: true, value: wrap(original) });
+  Object.defineProperty(target, name, { configurable: true, writable: true, value: wrap(original as AnyMethod) });
 }

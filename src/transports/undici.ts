@@ -254,13 +254,19 @@ const SUBSCRIPTIONS: [string, (message: unknown) => void][] = (
 function authorityOfUndiciRequest(request: UndiciRequest): string | undefined {
   const path = request.path;
   if (typeof path === 'string' && !path.startsWith('/')) return authorityOfUrl(path);
-  const origin = request.origin;
-  return origin === undefined || origin === null ? undefined : authorityOfUrl(String(origin));
+  const origin = originOf(request);
+  return origin === undefined ? undefined : authorityOfUrl(origin);
 }
 
 function urlOfUndiciRequest(request: UndiciRequest): URL {
   const path = typeof request.path === 'string' ? request.path : '/';
-  return new URL(path, String(request.origin));
+  return new URL(path, originOf(request));
+}
+
+/** undici gives the origin as a string (a URL in some versions). */
+function originOf(request: UndiciRequest): string | undefined {
+  const origin = request.origin;
+  return typeof origin === 'string' ? origin : origin instanceof URL ? origin.origin : undefined;
 }
 
 /** The request's headers (a flat array, or one string in old undici), read only when asked. */
