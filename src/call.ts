@@ -92,8 +92,9 @@ export class GatewayCall {
   private readonly application: LlmGatewayContext | undefined;
   private lastActivityAt = this.startedAt;
   private firstChunkAt: number | undefined;
-  /** Opt-in time_per_output_chunk: seconds between consecutive body chunks. */
+  /** Opt-in time_per_output_chunk (streams): seconds between consecutive body chunks. */
   private chunkGaps: number[] | undefined;
+  private unstampedChunks = 0;
   private status: number | undefined;
   private rateLimit: RateLimitInfo = NO_RATE_LIMIT;
   private headerRequestId: string | undefined;
@@ -158,6 +159,7 @@ export class GatewayCall {
       }
       const contentType = head.contentType;
       this.eventStream = contentType.includes('text/event-stream');
+      if (this.eventStream && this.env.config.timePerOutputChunk) this.chunkGaps = [];
       const captureContent = this.env.config.captureMessageContent;
       const stableChunks = this.stableChunks;
       // An HTML page (a proxy's 502) has nothing to tell; everything else may be JSON.
@@ -174,7 +176,7 @@ export class GatewayCall {
   bodyChunk(chunk: Uint8Array): void {
     if (this.ended) return;
     try {
-      if (!this.compressed) this.noteArrival(performance.now());
+      if (!this.compressed) this.noteArrival();
       this.body?.write(chunk);
     } catch (error) {
       this.env.diag.error('llm-gateway: could not read a response body chunk', error);
@@ -189,13 +191,25 @@ export class GatewayCall {
   compressedBodyChunk(): void {
     if (this.ended) return;
     this.compressed = true;
-    this.noteArrival(performance.now());
+    this.noteArrival();
   }
 
-  private noteArrival(now: number): void {
-    if (this.firstChunkAt === undefined) this.firstChunkAt = now;
-    else if (this.eventStream && this.env.config.timePerOutputChunk) this.noteChunkGap(now);
-    this.lastActivityAt = now;
+  /**
+   * Times a body chunk. A stream can bring thousands: the clock is read for the first chunk,
+   * for every chunk when time_per_output_chunk is asked for, and otherwise every 32nd chunk,
+   * which is all the idle cap and the end of an abandoned call need.
+   */
+  private noteArrival(): void {
+    if (this.firstChunkAt === undefined) {
+      this.lastActivityAt = this.firstChunkAt = performance.now();
+    } else if (this.chunkGaps !== undefined) {
+      const now = performance.now();
+      if (this.chunkGaps.length < MAX_CHUNK_GAPS_PER_CALL) this.chunkGaps.push((now - this.lastActivityAt) / 1000);
+      this.lastActivityAt = now;
+    } else if (++this.unstampedChunks === 32) {
+      this.unstampedChunks = 0;
+      this.lastActivityAt = performance.now();
+    }
   }
 
   /** The whole body was received (at the wire) or read by the application. */
@@ -257,11 +271,6 @@ export class GatewayCall {
   /** Idle (no response head, no body chunk) for longer than maxCallDurationMs at `now`. */
   isIdleBeyondCap(now: number): boolean {
     return now - this.lastActivityAt >= this.env.config.maxCallDurationMs;
-  }
-
-  private noteChunkGap(now: number): void {
-    const gaps = (this.chunkGaps ??= []);
-    if (gaps.length < MAX_CHUNK_GAPS_PER_CALL) gaps.push((now - this.lastActivityAt) / 1000);
   }
 
   private end(outcome: Outcome): void {

@@ -395,7 +395,9 @@ export class SseObserver implements BodyObserver {
   /** Copy mode: the last bytes, in a ring. */
   private ring: Uint8Array | undefined;
   /** Stable mode: the last chunks, by reference, covering at least the window. */
-  private readonly kept: Uint8Array[] = [];
+  /** The kept chunks; those before `keptFrom` are no longer needed (dropped in batches). */
+  private kept: Uint8Array[] = [];
+  private keptFrom = 0;
   private keptBytes = 0;
   private total = 0;
   /** `data: [DONE]` was seen at the end of the stream. */
@@ -473,17 +475,28 @@ export class SseObserver implements BodyObserver {
     const window = SSE_TAIL_WINDOW_BYTES;
     // A chunk larger than the window would pin a large buffer for the whole stream: its end is copied.
     const kept = chunk.byteLength > 2 * window ? chunk.slice(chunk.byteLength - window) : chunk;
-    this.kept.push(kept);
+    const chunks = this.kept;
+    chunks.push(kept);
     this.keptBytes += kept.byteLength;
-    while (this.kept.length > 1 && this.keptBytes - this.kept[0].byteLength >= window)
-      this.keptBytes -= this.kept.shift()!.byteLength;
+    // A stream can hand over thousands of small chunks: what fell out of the window is dropped
+    // in batches, once twice the window is held, not chunk by chunk.
+    if (this.keptBytes < 2 * window) return;
+    let from = this.keptFrom;
+    while (chunks.length - from > 1 && this.keptBytes - chunks[from].byteLength >= window)
+      this.keptBytes -= chunks[from++].byteLength;
+    if (from > 64 && from * 2 > chunks.length) {
+      this.kept = chunks.slice(from);
+      from = 0;
+    }
+    this.keptFrom = from;
   }
 
   /** The last min(total, window) bytes of the stream, in order. */
   private tailBytes(): Uint8Array {
     const window = SSE_TAIL_WINDOW_BYTES;
     if (this.stableChunks) {
-      const all = this.kept.length === 1 ? this.kept[0] : Buffer.concat(this.kept);
+      const live = this.keptFrom === 0 ? this.kept : this.kept.slice(this.keptFrom);
+      const all = live.length === 1 ? live[0] : Buffer.concat(live);
       return all.byteLength > window ? all.subarray(all.byteLength - window) : all;
     }
     if (this.ring === undefined) return new Uint8Array(0);
