@@ -1,4 +1,3 @@
-import type { ResolvedConfig } from './config';
 import {
   GEN_AI_OPERATION_CHAT,
   GEN_AI_OPERATION_LIST_MODELS,
@@ -7,12 +6,17 @@ import {
   GEN_AI_OPERATION_UNDERSTANDING,
 } from './semconv';
 
+/** The configured gateway hosts: lower-case `host` or `host:port` to region (ResolvedConfig has them). */
+export interface GatewayHosts {
+  readonly regionByHost: ReadonlyMap<string, string>;
+}
+
 /**
  * The region of a gateway host, or undefined for any other host. This is the only work a
  * request to another host pays, so it avoids URL parsing: `authority` is `host` or
  * `host:port`, as in `URL.host`.
  */
-export function gatewayRegion(config: ResolvedConfig, authority: string): string | undefined {
+export function gatewayRegion(config: GatewayHosts, authority: string): string | undefined {
   const hosts = config.regionByHost;
   const exact = hosts.get(authority);
   if (exact !== undefined) return exact;
