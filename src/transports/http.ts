@@ -11,7 +11,7 @@ import { EntryPointWrappers, type AnyMethod, type EntryTarget } from './http-ent
 import { RequestBodySample } from './request-body';
 import { isInsideObservedCall, shared } from './shared';
 import { SideDecoder } from './side-decoder';
-import { guarded } from '../guard';
+import { guard, guarded } from '../guard';
 
 export { noteHttpModuleLoaded } from './http-entry-points';
 
@@ -274,12 +274,8 @@ class ObservedRequest {
   }
 
   /** Runs observer code inside the application's write/end and Node's parser: it must not throw there. */
-  guard(fn: () => void): void {
-    try {
-      fn();
-    } catch (error) {
-      this.host.diag.error('llm-gateway: observing a node:http call failed', error);
-    }
+  private guard(fn: () => void): void {
+    guard(this.host.diag, 'observing a node:http call failed', fn);
   }
 
   private bodyArrived(chunk: unknown, encoding: string | undefined): void {
