@@ -292,6 +292,48 @@ describe("npm undici's own API", () => {
   });
 });
 
+describe('leaving a stream early', () => {
+  // The openai SDK (5 and later) aborts its own request when a stream is left with `break`,
+  // before it cancels the body: at the wire that is an abort like any other (the abort's
+  // reason is the signal's). Through the tap (Node 22) the body's cancel arrives first.
+  it('ends the span of an openai SDK stream left with break once, every choice unfinished', async () => {
+    const client = new OpenAI({ apiKey: KEY, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    const stream = await client.chat.completions.create({
+      model: MODEL,
+      messages: [{ role: 'user', content: 'hi' }],
+      stream: true,
+      x_sim: { mode: 'slow' },
+    } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
+    for await (const _chunk of stream) break;
+    const [span] = await spans(1);
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['error']);
+    if (AT_WIRE) expect(span!.attributes['error.type']).toBe('aborted');
+    else expect(span!.attributes['error.type']).toBeUndefined();
+  });
+
+  it('gives an abort through the signal handed to the SDK error.type aborted', async () => {
+    const controller = new AbortController();
+    const client = new OpenAI({ apiKey: KEY, baseURL: `${gateway.url}/v1`, maxRetries: 0 });
+    const stream = await client.chat.completions.create(
+      {
+        model: MODEL,
+        messages: [{ role: 'user', content: 'hi' }],
+        stream: true,
+        x_sim: { mode: 'slow' },
+      } as OpenAI.Chat.ChatCompletionCreateParamsStreaming,
+      { signal: controller.signal },
+    );
+    // The SDK ends the iteration quietly when its request is aborted.
+    for await (const _chunk of stream) controller.abort();
+    const [span] = await spans(1);
+    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['error']);
+    if (AT_WIRE) {
+      expect(span!.status.code).toBe(SpanStatusCode.ERROR);
+      expect(span!.attributes['error.type']).toBe('aborted');
+    }
+  });
+});
+
 describe('bodies the application never reads', () => {
   it('gives both attempts of an openai SDK retry (429, then 200) their own request_id, status and rate-limit numbers', async () => {
     scripted.script(['rate_limited', 'ok']);

@@ -128,12 +128,14 @@ class ObservedUndiciRequest {
    * The application's own `body.cancel()` (or a `break` out of `for await`) reaches undici as an
    * abort with the cancel's reason: undici's default AbortError, or whatever reason was given.
    * A signal's abort arrives the same way, with the signal's reason. When the fetch wrapper saw
-   * the call, its signal tells them apart; otherwise only undici's own default (after the
+   * the call, that reason tells them apart; otherwise only undici's own default (after the
    * response head) is taken for a cancel.
    */
   private isCancel(error: unknown): boolean {
     if (!this.headArrived) return false;
-    if (this.signal !== undefined) return !this.signal.aborted && !hasErrorCode(error);
+    // A signal's abort arrives with the signal's own reason; a cancel (even one an SDK follows
+    // with an abort of its own signal, as the openai SDK does on `break`) with another.
+    if (this.signal !== undefined) return !(this.signal.aborted && error === this.signal.reason) && !hasErrorCode(error);
     return typeof error === 'string' || (isAbortError(error) && (error as Error).message === UNDICI_CANCEL_MESSAGE);
   }
 }
