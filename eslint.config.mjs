@@ -42,6 +42,14 @@ export default defineConfig(
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
   {
+    // The test apps are applications whose telemetry setup runs first: they require the client
+    // libraries (openai, ai, langchain, axios, node:http...) afterwards, on purpose, so that the
+    // instrumentations registered by then patch them as they load. A static import would load
+    // them before any instrumentation exists.
+    files: ['test/support/apps/*.ts'],
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
+  },
+  {
     // Tests, benchmarks and examples read exported telemetry and JSON bodies, which are `any` by
     // nature; the unsafe-any rules guard the package's own code, where they stay on.
     files: ['test/**/*.ts', 'bench/**/*.ts', 'examples/**/*.ts', 'scripts/**/*.ts'],

@@ -42,6 +42,7 @@ export function makeCertificate(dir: string): Certificate {
   } catch (error) {
     throw new Error(
       `could not make a TLS certificate with openssl (${(error as Error).message.split('\n')[0]}); install openssl, or run without TLS workloads: BENCH_TLS=0`,
+      { cause: error },
     );
   }
   return { cert, key };

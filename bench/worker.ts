@@ -105,8 +105,8 @@ interface Setup {
 /** Where the workloads go: the fast server's gateway and non-gateway origins. */
 interface Targets {
   transports: Transport[];
-  gateway(t: Transport): string;
-  other(t: Transport): string;
+  gateway: (t: Transport) => string;
+  other: (t: Transport) => string;
   /** The real gateway is HTTPS: the SDK workloads use TLS when there is TLS. */
   sdkTransport: Transport;
 }
@@ -117,8 +117,8 @@ interface GroupParts {
   ours: Toggle;
   targets: Targets;
   payloads: Payloads;
-  addVariant(variant: Variant): void;
-  addWorkload(workload: Workload, variantNames: string[]): void;
+  addVariant: (variant: Variant) => void;
+  addWorkload: (workload: Workload, variantNames: string[]) => void;
 }
 
 // Resolves globalThis.fetch at call time: whatever wraps it (or not) when the call is made.
@@ -304,6 +304,7 @@ async function checkTlsIsVerified(origin: string): Promise<void> {
   } catch (error) {
     throw new Error(
       `TLS to the bench server failed (is NODE_EXTRA_CA_CERTS its certificate?): ${String((error as Error).cause ?? error)}`,
+      { cause: error },
     );
   }
 }

@@ -29,7 +29,11 @@ async function main(): Promise<void> {
       messages: [{ role: 'user', content: 'In one sentence: what does OpenTelemetry do?' }],
       max_tokens: 100,
     });
-    console.log(`request_id ${result.request_id}: ${result.choices[0]?.message?.content}`);
+    // The content is a string, or a list of parts.
+    const content = result.choices[0]?.message?.content;
+    const answer =
+      typeof content === 'string' ? content : (content?.map((part) => part.text).join('') ?? '(no content)');
+    console.log(`request_id ${result.request_id}: ${answer}`);
   } catch (error) {
     // LlmGatewayError carries the status and the body's request_id.
     const e = error as { status?: number; requestId?: string; message?: string };

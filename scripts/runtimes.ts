@@ -62,7 +62,8 @@ async function runSuite(name: string): Promise<RuntimeResult> {
     console.log(`  ${name}: no result after ${TIMEOUT_MS / 1000} s, stopping it`);
     child.kill('SIGKILL');
   }, TIMEOUT_MS);
-  child.stderr.on('data', (chunk: Buffer) => process.stderr.write(`  [${name} stderr] ${chunk}`));
+  child.stderr.setEncoding('utf8');
+  child.stderr.on('data', (chunk: string) => process.stderr.write(`  [${name} stderr] ${chunk}`));
   for await (const line of createInterface({ input: child.stdout })) {
     const [tag, json] = splitTag(line);
     if (tag === 'RUNTIME-CHECK') {

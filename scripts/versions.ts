@@ -149,8 +149,8 @@ async function runCases(client: MatrixClient, version: string, dir: string): Pro
   const { code, output } = await new Promise<{ code: number | null; output: string }>((resolve) => {
     const child = spawn(vitest, args, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk));
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
     child.on('close', (exitCode) => resolve({ code: exitCode, output }));
   });
   const outcome: Outcome = { client, version, passed: 0, failed: 0, skipped: 0, details: [] };

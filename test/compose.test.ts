@@ -4,7 +4,7 @@
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, posix } from 'node:path';
@@ -449,7 +449,7 @@ describe("docker-compose.yml's demo-app on the host", () => {
   it('exports spans over OTLP/HTTP to the Jaeger address and serves its metrics where Prometheus scrapes, until SIGTERM', async () => {
     // Jaeger's OTLP/HTTP receiver, as far as the demo can tell: it records what it is sent.
     const requests: { path: string; contentType: string; body: Buffer }[] = [];
-    otlp = createServer(async (req, res) => {
+    const record = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       const chunks: Buffer[] = [];
       for await (const chunk of req) chunks.push(chunk as Buffer);
       requests.push({
@@ -458,7 +458,9 @@ describe("docker-compose.yml's demo-app on the host", () => {
         body: Buffer.concat(chunks),
       });
       res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
-    });
+    };
+    // A body that cannot be read ends the request's socket: the exporter sees a failed export.
+    otlp = createServer((req, res) => void record(req, res).catch(() => res.destroy()));
     otlp.listen(0, '127.0.0.1');
     await once(otlp, 'listening');
 

@@ -142,11 +142,7 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
     // Sessions counted from the first scrape on: a counter bumped once per session (the fallback
     // call) must be seen before and after an increase for rate() to have one.
     const scrapedFrom = sessions();
-    await waitFor(
-      `${ITERATIONS} demo sessions while scraped`,
-      async () => sessions() >= scrapedFrom + ITERATIONS,
-      25_000,
-    );
+    await waitFor(`${ITERATIONS} demo sessions while scraped`, () => sessions() >= scrapedFrom + ITERATIONS, 25_000);
     // Then a couple of scrapes (1 s apart) after the last session.
     await new Promise((r) => setTimeout(r, 2_500));
 
@@ -189,7 +185,7 @@ describe.runIf(prometheus.path !== undefined)('the Grafana dashboard on a real P
     return (await api<{ result: Sample[] }>(`/api/v1/query?query=${encodeURIComponent(promql)}`)).result;
   }
 
-  async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       try {

@@ -1,5 +1,6 @@
 import { context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { ExportResultCode } from '@opentelemetry/core';
 import { OTLPLogExporter } from '@opentelemetry/exporter-logs-otlp-http';
 import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -44,7 +45,7 @@ class CountingExporter implements SpanExporter {
   constructor(private readonly inner: SpanExporter) {}
   export(spans: ReadableSpan[], done: Parameters<SpanExporter['export']>[1]): void {
     this.inner.export(spans, (result) => {
-      if (result.code === 0) this.succeeded++;
+      if (result.code === ExportResultCode.SUCCESS) this.succeeded++;
       else this.failed++;
       done(result);
     });

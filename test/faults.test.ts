@@ -11,6 +11,7 @@ import OpenAI from 'openai';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ERROR_CODES, startSimulatedGateway, type SimulatedGateway } from '../examples/simulated-gateway/server';
 import { errorCodeForStatus } from '../src/parse/errors';
+import { show } from './support/show';
 import { setupTelemetry, type TestTelemetry } from './support/telemetry';
 
 // Fault injection against the simulated gateway, through every client: random batches of
@@ -303,7 +304,7 @@ async function runBatch(calls: FaultyCall[], firstTag: number): Promise<void> {
   calls.forEach((call, i) => {
     const tag = firstTag + i;
     const app = results[i];
-    const what = `${call.client} ${JSON.stringify(call.fault)} (app saw ${app.error ? `${app.error.name} ${String(app.error.code ?? '')} ${app.error.message}` : 'success'})`;
+    const what = `${call.client} ${JSON.stringify(call.fault)} (app saw ${app.error ? `${app.error.name} ${show(app.error.code ?? '')} ${app.error.message}` : 'success'})`;
     const mine = spanOf.get(tag) ?? [];
     if (mine.length !== 1) {
       problems.push(`${what}: ${mine.length} spans`);
@@ -324,10 +325,8 @@ async function runBatch(calls: FaultyCall[], firstTag: number): Promise<void> {
         `${what}: request_id ${String(span.attributes['assemblyai.request_id'])}, the application saw ${seenId}`,
       );
     }
-    totals.errorTypes.set(
-      String(errorType ?? '(none)'),
-      (totals.errorTypes.get(String(errorType ?? '(none)')) ?? 0) + 1,
-    );
+    const errorTypeName = show(errorType ?? '(none)');
+    totals.errorTypes.set(errorTypeName, (totals.errorTypes.get(errorTypeName) ?? 0) + 1);
     totals.byFault.set(call.fault.kind, (totals.byFault.get(call.fault.kind) ?? 0) + 1);
   });
   expect(problems).toEqual([]);

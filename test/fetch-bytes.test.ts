@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { setupTelemetry, type TestTelemetry } from './support/telemetry';
@@ -75,7 +75,7 @@ let base: string;
 let telemetry: TestTelemetry;
 
 beforeAll(async () => {
-  server = createServer(async (req, res) => {
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     for await (const _ of req) {
       // drain the request
     }
@@ -92,7 +92,9 @@ beforeAll(async () => {
       if (!res.write(chunk)) await new Promise((r) => res.once('drain', r));
     }
     res.end();
-  });
+  };
+  // A request the server fails to answer (its client went away mid-body) ends its socket.
+  server = createServer((req, res) => void serve(req, res).catch(() => res.destroy()));
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   const port = (server.address() as { port: number }).port;
   base = `http://127.0.0.1:${port}`;

@@ -68,7 +68,7 @@ const ENCODERS: Record<Encoding, (body: Buffer) => Buffer> = {
 
 /** Serves a fixture, encoded as asked, in 1000-byte writes with pauses: many push() calls. */
 async function startFixtureServer(): Promise<{ url: string; port: number; close(): Promise<void> }> {
-  const server = http.createServer(async (req, res) => {
+  const serve = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     for await (const _ of req) {
       // drain the request
     }
@@ -84,7 +84,9 @@ async function startFixtureServer(): Promise<{ url: string; port: number; close(
       if (n % 8 === 7) await new Promise((resolve) => setImmediate(resolve));
     }
     res.end();
-  });
+  };
+  // A request the server fails to answer (its client went away mid-body) ends its socket.
+  const server = http.createServer((req, res) => void serve(req, res).catch(() => res.destroy()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
   return {

@@ -2,6 +2,7 @@ import axios from 'axios';
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startSimulatedGateway, type SimulatedGateway } from '../examples/simulated-gateway/server';
+import { show } from './support/show';
 import { setupTelemetry, type TestTelemetry } from './support/telemetry';
 
 // Many streamed calls at once, through fetch and through axios: every stream is held open
@@ -141,7 +142,7 @@ async function concurrentStreams(call: StreamedCall, firstTag: number, label: st
       );
     }
     if (span.attributes['error.type'] !== undefined)
-      crossTalk.push(`call ${tag}: error.type ${String(span.attributes['error.type'])}`);
+      crossTalk.push(`call ${tag}: error.type ${show(span.attributes['error.type'])}`);
   }
   expect(crossTalk).toEqual([]);
   expect(new Set(spans.map((s) => s.attributes['gen_ai.request.max_tokens'])).size).toBe(CONCURRENCY);

@@ -405,7 +405,7 @@ describe.runIf(AT_WIRE)("the application's Response at the wire", () => {
     telemetry.instrumentation.disable();
     const native = globalThis.fetch;
     globalThis.fetch = function (this: unknown, ...args: Parameters<typeof fetch>) {
-      const promise = Reflect.apply(native, this, args) as Promise<Response>;
+      const promise = Reflect.apply(native, this, args);
       inner.push(promise);
       return promise;
     };

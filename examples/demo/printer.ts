@@ -91,8 +91,11 @@ export function stepHeading(index: number, title: string, detail: string, style:
   return `${style.bold(`${index}. ${title}`)}  ${style.dim(detail)}`;
 }
 
-function text(value: AttributeValue | undefined): string | undefined {
-  return value === undefined ? undefined : String(value);
+/** An attribute as text: undefined when it is absent, a scalar as String() writes it, an array as JSON. */
+function text(value: AttributeValue): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') return String(value);
+  return JSON.stringify(value);
 }
 
 function formatDuration(ms: number): string {
@@ -167,9 +170,9 @@ export function diagnosticsOf(span: ReadableSpan): { id: string; severity: strin
   return span.events
     .filter((e) => e.name === semconv.EVENT_ASSEMBLYAI_DIAGNOSTIC)
     .map((e) => ({
-      id: String(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID] ?? '?'),
-      severity: String(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY] ?? 'error'),
-      message: String(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE] ?? ''),
+      id: text(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_ID]) ?? '?',
+      severity: text(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_SEVERITY]) ?? 'error',
+      message: text(e.attributes?.[semconv.ATTR_ASSEMBLYAI_DIAGNOSTIC_MESSAGE]) ?? '',
     }));
 }
 

@@ -46,8 +46,8 @@ export type ScenarioMode =
 export interface ScenarioRequest {
   status?: number;
   envelope?: ErrorEnvelope;
-  /** One mode, a comma-separated list, or an array. */
-  mode?: ScenarioMode | ScenarioMode[] | string;
+  /** One ScenarioMode, a comma-separated list of them, or an array. */
+  mode?: ScenarioMode[] | string;
   replyBytes?: number;
   streamRequestId?: boolean;
   /** Report this many cached input tokens (at most the input), whatever the prompt cache says. */
@@ -344,6 +344,16 @@ function isTrue(value: unknown): boolean {
   return value === true || value === 'true' || value === '1';
 }
 
+/**
+ * A list field of `x_sim` (an array, or a comma-separated string) as its non-empty items,
+ * trimmed; an item that is not a string as JSON. Undefined when the field is neither.
+ */
+function listField(value: unknown): string[] | undefined {
+  const items: unknown[] | undefined =
+    typeof value === 'string' ? value.split(',') : Array.isArray(value) ? value : undefined;
+  return items?.map((item) => (typeof item === 'string' ? item : JSON.stringify(item)).trim()).filter(Boolean);
+}
+
 type Parsed<T> = { ok: true; value: T } | { ok: false; error: GatewayError };
 
 /** Merges the body's `x_sim` with the `x-sim-*` headers (headers win) and validates the result. */
@@ -368,8 +378,9 @@ function readScenario(req: IncomingMessage, body: unknown): Parsed<Scenario> {
     else problems.push(`x_sim.envelope must be one of ${ENVELOPES.join(', ')}`);
   }
   if (raw.mode !== undefined) {
-    const modes = Array.isArray(raw.mode) ? raw.mode : String(raw.mode).split(',');
-    for (const mode of modes.map((m) => String(m).trim()).filter(Boolean)) {
+    const modes = listField(raw.mode);
+    if (modes === undefined) problems.push('x_sim.mode must be a mode, a comma-separated list of modes, or an array');
+    for (const mode of modes ?? []) {
       if (MODES.includes(mode as ScenarioMode)) (scenario.modes as Set<ScenarioMode>).add(mode as ScenarioMode);
       else problems.push(`x_sim.mode ${JSON.stringify(mode)} is not one of ${MODES.join(', ')}`);
     }
@@ -387,8 +398,9 @@ function readScenario(req: IncomingMessage, body: unknown): Parsed<Scenario> {
     else problems.push(`x_sim.${field} must be an integer from 0 to 10000000`);
   }
   if (raw.failModels !== undefined) {
-    const models = Array.isArray(raw.failModels) ? raw.failModels : String(raw.failModels).split(',');
-    scenario.failModels = new Set(models.map((m) => String(m).trim()).filter(Boolean));
+    const models = listField(raw.failModels);
+    if (models === undefined) problems.push('x_sim.failModels must be a comma-separated list of models, or an array');
+    else scenario.failModels = new Set(models);
   }
   if (raw.toolCall !== undefined) scenario.toolCall = isTrue(raw.toolCall);
   if (raw.streamEnvelope !== undefined) scenario.streamEnvelope = isTrue(raw.streamEnvelope);
@@ -1341,8 +1353,9 @@ function plainSink(res: ServerResponse, signal: AbortSignal): EventSink {
     async write(text) {
       if (!res.write(text)) await once(res, 'drain', { signal });
     },
-    async end() {
+    end() {
       res.end();
+      return Promise.resolve();
     },
   };
 }
@@ -1415,7 +1428,10 @@ export async function startSimulatedGateway(options: SimulatedGatewayOptions = {
 
   const server = createServer((req, res) => void simulator.handle(req, res));
   server.listen(options.port ?? 0, host);
-  await Promise.race([once(server, 'listening'), once(server, 'error').then(([error]) => Promise.reject(error))]);
+  await Promise.race([
+    once(server, 'listening'),
+    once(server, 'error').then(([error]: Error[]) => Promise.reject(error)),
+  ]);
   const port = (server.address() as AddressInfo).port;
   const urlHost = host.includes(':') ? `[${host}]` : host;
 

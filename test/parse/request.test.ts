@@ -298,7 +298,7 @@ describe('parseRequestBody: second-release parameters', () => {
   });
 
   it('finds the parameters in a large (scanned) body, before or after the messages', () => {
-    const { model, messages, ...rest } = full;
+    const { model, messages: _messages, ...rest } = full;
     for (const order of ['model-first', 'messages-first'] as const) {
       const info = parseRequestBody(largeBody({ model, ...rest }, order));
       expect(info).toMatchObject(expected);

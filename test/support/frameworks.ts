@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import type { AppOutput, AppSpan, CallRun, Framework } from './apps/frameworks-app';
 import { runNode } from './child';
 import { childEnv, REPO_ROOT } from './package-build';
+import { show } from './show';
 
 export type { AppOutput, AppSpan, CallRun, Framework } from './apps/frameworks-app';
 
@@ -84,19 +85,19 @@ const KINDS = ['INTERNAL', 'SERVER', 'CLIENT', 'PRODUCER', 'CONSUMER'];
 function describe(span: AppSpan): string {
   const a = span.attributes;
   const notes: string[] = [];
-  if (a['gen_ai.operation.name'] !== undefined) notes.push(`op=${a['gen_ai.operation.name']}`);
-  if (a['openinference.span.kind'] !== undefined) notes.push(`openinference=${a['openinference.span.kind']}`);
-  if (a['ai.operationId'] !== undefined) notes.push(`ai.operationId=${a['ai.operationId']}`);
+  if (a['gen_ai.operation.name'] !== undefined) notes.push(`op=${show(a['gen_ai.operation.name'])}`);
+  if (a['openinference.span.kind'] !== undefined) notes.push(`openinference=${show(a['openinference.span.kind'])}`);
+  if (a['ai.operationId'] !== undefined) notes.push(`ai.operationId=${show(a['ai.operationId'])}`);
   const input = a['gen_ai.usage.input_tokens'] ?? a['llm.token_count.prompt'];
   const output = a['gen_ai.usage.output_tokens'] ?? a['llm.token_count.completion'];
   if (input !== undefined || output !== undefined) {
     const which = a['gen_ai.usage.input_tokens'] !== undefined ? 'gen_ai.usage' : 'llm.token_count';
-    notes.push(`usage(${which})=${input}/${output}`);
+    notes.push(`usage(${which})=${show(input)}/${show(output)}`);
   }
   if (a['assemblyai.request_id'] !== undefined) notes.push('request_id');
-  if (a['assemblyai.region'] !== undefined) notes.push(`region=${a['assemblyai.region']}`);
+  if (a['assemblyai.region'] !== undefined) notes.push(`region=${show(a['assemblyai.region'])}`);
   if (a['assemblyai.ratelimit.remaining'] !== undefined) notes.push('ratelimit');
-  if (a['assemblyai.error.code'] !== undefined) notes.push(`error=${a['assemblyai.error.code']}`);
+  if (a['assemblyai.error.code'] !== undefined) notes.push(`error=${show(a['assemblyai.error.code'])}`);
   return notes.length ? `  ${notes.join(' ')}` : '';
 }
 
@@ -128,7 +129,7 @@ export function tokenTotals(
 export function langfuseObservationType(a: AppSpan['attributes']): string {
   const value = (key: string): string | undefined => {
     const v = a[key];
-    return v === undefined || v === null || v === '' ? undefined : String(v);
+    return v === undefined || v === null || v === '' ? undefined : show(v);
   };
   const direct = value('langfuse.observation.type');
   if (direct && OBSERVATION_TYPES.has(direct.toUpperCase())) return direct.toUpperCase();

@@ -80,7 +80,7 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
   const requests: ReceivedRequest[] = [];
   const waiters = new Set<() => void>();
 
-  const server = http.createServer(async (req, res) => {
+  const receive = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     let body = Buffer.concat(chunks);
@@ -105,7 +105,9 @@ export async function startOtlpReceiver(): Promise<OtlpReceiver> {
     if (isJson) res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
     else res.writeHead(200, { 'content-type': 'application/x-protobuf' }).end();
     for (const wake of waiters) wake();
-  });
+  };
+  // A request whose body cannot be read (the exporter went away) or gunzipped ends its socket.
+  const server = http.createServer((req, res) => void receive(req, res).catch(() => res.destroy()));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const { port } = server.address() as AddressInfo;
 
@@ -172,17 +174,17 @@ const SIGNALS: Record<string, { schema: Schema; collect(message: OtlpObject, int
       for (const resourceSpans of list(message.resourceSpans)) {
         const resource = attributesOf((resourceSpans.resource as OtlpObject | undefined)?.attributes);
         for (const scopeSpans of list(resourceSpans.scopeSpans)) {
-          const scope = String((scopeSpans.scope as OtlpObject | undefined)?.name ?? '');
+          const scope = text((scopeSpans.scope as OtlpObject | undefined)?.name);
           for (const span of list(scopeSpans.spans)) {
             const status = (span.status ?? {}) as OtlpObject;
             spans.push({
-              traceId: String(span.traceId ?? ''),
-              spanId: String(span.spanId ?? ''),
-              parentSpanId: String(span.parentSpanId ?? ''),
-              name: String(span.name ?? ''),
+              traceId: text(span.traceId),
+              spanId: text(span.spanId),
+              parentSpanId: text(span.parentSpanId),
+              name: text(span.name),
               kind: Number(span.kind ?? 0),
               attributes: attributesOf(span.attributes),
-              status: { code: Number(status.code ?? 0), message: String(status.message ?? '') },
+              status: { code: Number(status.code ?? 0), message: text(status.message) },
               resource,
               scope,
             });
@@ -199,13 +201,13 @@ const SIGNALS: Record<string, { schema: Schema; collect(message: OtlpObject, int
       for (const resourceMetrics of list(message.resourceMetrics)) {
         const resource = attributesOf((resourceMetrics.resource as OtlpObject | undefined)?.attributes);
         for (const scopeMetrics of list(resourceMetrics.scopeMetrics)) {
-          const scope = String((scopeMetrics.scope as OtlpObject | undefined)?.name ?? '');
+          const scope = text((scopeMetrics.scope as OtlpObject | undefined)?.name);
           for (const metric of list(scopeMetrics.metrics)) {
             const type = metric.histogram ? 'histogram' : metric.gauge ? 'gauge' : metric.sum ? 'sum' : 'other';
             const data = (metric.histogram ?? metric.gauge ?? metric.sum ?? {}) as OtlpObject;
             metrics.push({
-              name: String(metric.name ?? ''),
-              unit: String(metric.unit ?? ''),
+              name: text(metric.name),
+              unit: text(metric.unit),
               type,
               points: list(data.dataPoints).map((point) => ({
                 attributes: attributesOf(point.attributes),
@@ -234,14 +236,14 @@ const SIGNALS: Record<string, { schema: Schema; collect(message: OtlpObject, int
       for (const resourceLogs of list(message.resourceLogs)) {
         const resource = attributesOf((resourceLogs.resource as OtlpObject | undefined)?.attributes);
         for (const scopeLogs of list(resourceLogs.scopeLogs)) {
-          const scope = String((scopeLogs.scope as OtlpObject | undefined)?.name ?? '');
+          const scope = text((scopeLogs.scope as OtlpObject | undefined)?.name);
           for (const record of list(scopeLogs.logRecords)) {
             logs.push({
-              eventName: String(record.eventName ?? ''),
+              eventName: text(record.eventName),
               body: valueOf(record.body),
               attributes: attributesOf(record.attributes),
-              traceId: String(record.traceId ?? ''),
-              spanId: String(record.spanId ?? ''),
+              traceId: text(record.traceId),
+              spanId: text(record.spanId),
               resource,
               scope,
             });
@@ -252,26 +254,35 @@ const SIGNALS: Record<string, { schema: Schema; collect(message: OtlpObject, int
   },
 };
 
+/**
+ * A string field (a name, a hex id, bytes as hex or, in OTLP/JSON, base64): '' when it is
+ * absent, anything but a string or a number as JSON.
+ */
+function text(value: unknown): string {
+  if (value === undefined || value === null) return '';
+  return typeof value === 'string' || typeof value === 'number' ? String(value) : JSON.stringify(value);
+}
+
 function list(value: unknown): OtlpObject[] {
   return Array.isArray(value) ? (value as OtlpObject[]) : [];
 }
 
 function attributesOf(keyValues: unknown): Attributes {
   const attributes: Attributes = {};
-  for (const { key, value } of list(keyValues)) attributes[String(key)] = valueOf(value);
+  for (const { key, value } of list(keyValues)) attributes[text(key)] = valueOf(value);
   return attributes;
 }
 
 function valueOf(anyValue: unknown): AttributeValue {
   if (typeof anyValue !== 'object' || anyValue === null) return null;
   const v = anyValue as OtlpObject;
-  if (v.stringValue !== undefined) return String(v.stringValue);
+  if (v.stringValue !== undefined) return text(v.stringValue);
   if (v.boolValue !== undefined) return Boolean(v.boolValue);
   if (v.intValue !== undefined) return Number(v.intValue);
   if (v.doubleValue !== undefined) return Number(v.doubleValue);
   if (v.arrayValue !== undefined) return list((v.arrayValue as OtlpObject).values).map(valueOf);
   if (v.kvlistValue !== undefined) return JSON.stringify(attributesOf((v.kvlistValue as OtlpObject).values));
-  if (v.bytesValue !== undefined) return String(v.bytesValue);
+  if (v.bytesValue !== undefined) return text(v.bytesValue);
   return null;
 }
 

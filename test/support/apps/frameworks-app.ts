@@ -47,7 +47,8 @@ export interface AppSpan {
   traceId: string;
   spanId: string;
   parentSpanId?: string;
-  attributes: Record<string, AttributeValue | undefined>;
+  /** AttributeValue is `unknown` (API 1.10): it covers the undefined of an absent attribute. */
+  attributes: Record<string, AttributeValue>;
 }
 
 export interface TokenPoint {
