@@ -29,13 +29,13 @@ export function histogramPoints(all: MetricData[], name: string): DataPoint<Hist
   const found = metric(all, name);
   if (found !== undefined && found.dataPointType !== DataPointType.HISTOGRAM)
     throw new Error(`${name} is not a histogram`);
-  return (found?.dataPoints ?? []);
+  return found?.dataPoints ?? [];
 }
 
 export function sumPoints(all: MetricData[], name: string): DataPoint<number>[] {
   const found = metric(all, name);
   if (found !== undefined && found.dataPointType !== DataPointType.SUM) throw new Error(`${name} is not a sum`);
-  return (found?.dataPoints ?? []);
+  return found?.dataPoints ?? [];
 }
 
 /** The points whose attributes include every given one (an `undefined` value: the key is absent). */
