@@ -1,4 +1,4 @@
-import { context, type Context } from '@opentelemetry/api';
+import { context, type Attributes, type Context } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { AggregationTemporality, MeterProvider, MetricReader, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import {
@@ -24,9 +24,12 @@ export class LifecycleCounter implements SpanProcessor {
   ended = 0;
   private readonly open = new Set<string>();
   readonly endedTwice: string[] = [];
+  /** The attributes each span had when it started (what a sampler sees), by span id. */
+  readonly startAttributes = new Map<string, Attributes>();
   onStart(span: Span, _parent: Context): void {
     this.started++;
     this.open.add(span.spanContext().spanId);
+    this.startAttributes.set(span.spanContext().spanId, { ...span.attributes });
   }
   onEnd(span: ReadableSpan): void {
     this.ended++;
@@ -100,6 +103,7 @@ export function setupTelemetry(
       logExporter.reset();
       lifecycle.started = 0;
       lifecycle.ended = 0;
+      lifecycle.startAttributes.clear();
     },
     waitForSpans: async (count, timeoutMs = 5000) => {
       const deadline = Date.now() + timeoutMs;
