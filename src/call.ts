@@ -124,7 +124,8 @@ export class GatewayCall {
     if (this.outer !== undefined && config.outerGenAiSpan === 'enrich') {
       this.context = parent;
     } else {
-      this.span = startCallSpan(env.tracer, this.spanStart(), parent, this.shape);
+      // The span starts when the call's clock does: durations and time to first chunk agree.
+      this.span = startCallSpan(env.tracer, this.spanStart(), parent, this.shape, this.startedAt);
       this.context = trace.setSpan(parent, this.span);
     }
     openCalls.add(this);

@@ -335,7 +335,9 @@ function toolCallOf(draft: ToolCallDraft): OutputToolCall {
 
 /**
  * The choices whose finish reason never came and that count as cut: every one seen, and when
- * the body did not complete every one below `expectedChoices` too; none after a clean end.
+ * the body did not complete, or the stream did not end as the protocol intends ([DONE]), every
+ * one below `expectedChoices` too (a choice the head and the tail window both missed was still
+ * asked for); none after a clean end.
  */
 function unfinishedChoices(
   reasons: Map<number, string>,
@@ -345,12 +347,9 @@ function unfinishedChoices(
 ): number[] {
   if (end.complete && endedAsIntended) return [];
   const cut = new Set<number>();
-  for (const index of seen) if (!reasons.has(index)) cut.add(index);
-  if (!end.complete) {
-    let slots = Math.min(MAX_CHOICES, end.expectedChoices ?? 0);
-    for (const index of seen) slots = Math.max(slots, Math.min(MAX_CHOICES, index + 1));
-    for (let index = 0; index < slots; index++) if (!reasons.has(index)) cut.add(index);
-  }
+  let slots = Math.min(MAX_CHOICES, end.expectedChoices ?? 0);
+  for (const index of seen) slots = Math.max(slots, Math.min(MAX_CHOICES, index + 1));
+  for (let index = 0; index < slots; index++) if (!reasons.has(index)) cut.add(index);
   return [...cut];
 }
 
@@ -495,8 +494,12 @@ export class SseObserver implements BodyObserver {
   private tailBytes(): Uint8Array {
     const window = SSE_TAIL_WINDOW_BYTES;
     if (this.stableChunks) {
-      const live = this.keptFrom === 0 ? this.kept : this.kept.slice(this.keptFrom);
-      const all = live.length === 1 ? live[0] : Buffer.concat(live);
+      // Only the last chunks that make up the window are joined.
+      const chunks = this.kept;
+      let first = chunks.length;
+      let bytes = 0;
+      while (first > this.keptFrom && bytes < window) bytes += chunks[--first].byteLength;
+      const all = chunks.length - first === 1 ? chunks[first] : Buffer.concat(chunks.slice(first), bytes);
       return all.byteLength > window ? all.subarray(all.byteLength - window) : all;
     }
     if (this.ring === undefined) return new Uint8Array(0);
@@ -623,6 +626,11 @@ function firstBlankLineEnd(text: string): number {
  * `floor`), or `floor`. A line end is recognised locally: an LF after a CR is one CRLF.
  */
 function lastBlankLineEnd(text: string, position: number, floor: number): number {
+  // LF-only framing (what the gateway sends): a blank line is "\n\n", found in one native search.
+  if (text.indexOf('\r', floor) === -1) {
+    const at = text.lastIndexOf('\n\n', position - 2);
+    return at >= floor ? at + 2 : floor;
+  }
   let i = position - 1;
   while (i > floor) {
     const t = Math.max(text.lastIndexOf('\n', i), text.lastIndexOf('\r', i));

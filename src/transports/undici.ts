@@ -135,7 +135,8 @@ class ObservedUndiciRequest {
     if (!this.headArrived) return false;
     // A signal's abort arrives with the signal's own reason; a cancel (even one an SDK follows
     // with an abort of its own signal, as the openai SDK does on `break`) with another.
-    if (this.signal !== undefined) return !(this.signal.aborted && error === this.signal.reason) && !hasErrorCode(error);
+    if (this.signal !== undefined)
+      return !(this.signal.aborted && error === this.signal.reason) && !hasErrorCode(error);
     return typeof error === 'string' || (isAbortError(error) && (error as Error).message === UNDICI_CANCEL_MESSAGE);
   }
 }

@@ -516,20 +516,17 @@ describe('SseObserver (first event + tail window) properties', () => {
         const expected = expectedSse(stream).info.finishReasons;
         const seen = stream.events.some((e) => e.kind === 'chunk');
         const cleanEnd = end === undefined || (end.complete && stream.done);
+        // A body cut, or a stream that ended without [DONE]: every expected choice not finished is cut.
         const wanted =
           expected ??
           (cleanEnd
             ? undefined
-            : !end.complete
-              ? seen || (end.expectedChoices ?? 0) > 0
-                ? Array(Math.max(1, end.expectedChoices ?? 0)).fill('error')
-                : undefined
-              : seen
-                ? ['error']
-                : undefined);
-        // A cut body with more expected choices than the one the stream has: the rest are errors.
+            : seen || (end.expectedChoices ?? 0) > 0
+              ? Array(Math.max(1, end.expectedChoices ?? 0)).fill('error')
+              : undefined);
+        // More expected choices than the one the stream has: the rest are errors.
         const withRest =
-          expected && end && !end.complete && (end.expectedChoices ?? 0) > 1
+          expected && !cleanEnd && (end.expectedChoices ?? 0) > 1
             ? [...expected, ...Array((end.expectedChoices ?? 0) - 1).fill('error')]
             : wanted;
         for (const obs of [new SseEventParser(), new SseObserver(), new SseObserver({ stableChunks: true })]) {

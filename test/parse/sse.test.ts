@@ -525,9 +525,14 @@ describe('finish(end): choices whose finish reason never came', () => {
       expect(reasons).toEqual(['error']);
   });
 
-  it('does not invent a choice the gateway never sent when the body completed (n ignored by the model)', () => {
-    for (const reasons of finishWith(sse(liveEvents(), '\n', false), { complete: true, expectedChoices: 2 }))
+  it('does not invent a choice the gateway never sent when the stream ended as intended (n ignored by the model)', () => {
+    for (const reasons of finishWith(sse(liveEvents()), { complete: true, expectedChoices: 2 }))
       expect(reasons).toEqual(['stop']);
+  });
+
+  it('marks the expected choices a stream cut before [DONE] never finished, seen or not', () => {
+    for (const reasons of finishWith(sse(liveEvents(), '\n', false), { complete: true, expectedChoices: 2 }))
+      expect(reasons).toEqual(['stop', 'error']);
   });
 
   it('marks the unfinished choices of a stream that carried an error event, even before [DONE]', () => {
