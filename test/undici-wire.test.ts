@@ -306,9 +306,9 @@ describe('leaving a stream early', () => {
     } as OpenAI.Chat.ChatCompletionCreateParamsStreaming);
     for await (const _chunk of stream) break;
     const [span] = await spans(1);
-    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['error']);
-    if (AT_WIRE) expect(span!.attributes['error.type']).toBe('aborted');
-    else expect(span!.attributes['error.type']).toBeUndefined();
+    expect(span.attributes['gen_ai.response.finish_reasons']).toEqual(['error']);
+    if (AT_WIRE) expect(span.attributes['error.type']).toBe('aborted');
+    else expect(span.attributes['error.type']).toBeUndefined();
   });
 
   it('gives an abort through the signal handed to the SDK error.type aborted', async () => {
@@ -326,10 +326,10 @@ describe('leaving a stream early', () => {
     // The SDK ends the iteration quietly when its request is aborted.
     for await (const _chunk of stream) controller.abort();
     const [span] = await spans(1);
-    expect(span!.attributes['gen_ai.response.finish_reasons']).toEqual(['error']);
+    expect(span.attributes['gen_ai.response.finish_reasons']).toEqual(['error']);
     if (AT_WIRE) {
-      expect(span!.status.code).toBe(SpanStatusCode.ERROR);
-      expect(span!.attributes['error.type']).toBe('aborted');
+      expect(span.status.code).toBe(SpanStatusCode.ERROR);
+      expect(span.attributes['error.type']).toBe('aborted');
     }
   });
 });
