@@ -1,3 +1,4 @@
+import { StringDecoder } from 'node:string_decoder';
 import { parseErrorEnvelope } from './errors';
 import {
   MAX_CAPTURED_CONTENT_CHARS,
@@ -418,7 +419,7 @@ export class SseObserver implements BodyObserver {
     const head = this.head;
     head.settle();
     const info = head.info;
-    const text = utf8Text(this.tailBytes());
+    const text = this.tailText();
     const tail = new SseEventParser({ tailAfter: { requestIdKnown: info.requestId !== undefined } });
     const cut = this.total > SSE_TAIL_WINDOW_BYTES;
     const start = tailStart(text, cut, info.requestId !== undefined);
@@ -490,22 +491,37 @@ export class SseObserver implements BodyObserver {
     this.keptFrom = from;
   }
 
-  /** The last min(total, window) bytes of the stream, in order. */
-  private tailBytes(): Uint8Array {
+  /**
+   * The last min(total, window) bytes of the stream, in order, as text. The pieces are decoded
+   * one after the other, not joined first: a buffer of the window's size would be allocated for
+   * every stream, which costs more than the decoding.
+   */
+  private tailText(): string {
     const window = SSE_TAIL_WINDOW_BYTES;
+    let pieces: Uint8Array[];
     if (this.stableChunks) {
-      // Only the last chunks that make up the window are joined.
       const chunks = this.kept;
       let first = chunks.length;
       let bytes = 0;
       while (first > this.keptFrom && bytes < window) bytes += chunks[--first].byteLength;
-      const all = chunks.length - first === 1 ? chunks[first] : Buffer.concat(chunks.slice(first), bytes);
-      return all.byteLength > window ? all.subarray(all.byteLength - window) : all;
+      pieces = chunks.slice(first);
+      // Only the window's last bytes of the first piece.
+      if (bytes > window) pieces[0] = pieces[0].subarray(bytes - window);
+    } else if (this.ring === undefined) {
+      return '';
+    } else if (this.total <= window) {
+      pieces = [this.ring.subarray(0, this.total)];
+    } else {
+      const start = this.total % window;
+      pieces = [this.ring.subarray(start), this.ring.subarray(0, start)];
     }
-    if (this.ring === undefined) return new Uint8Array(0);
-    if (this.total <= window) return this.ring.subarray(0, this.total);
-    const start = this.total % window;
-    return Buffer.concat([this.ring.subarray(start), this.ring.subarray(0, start)]);
+    // Decoded piece by piece, a character split between two pieces joined again.
+    if (pieces.length === 1)
+      return Buffer.from(pieces[0].buffer, pieces[0].byteOffset, pieces[0].byteLength).toString('utf8');
+    const decoder = new StringDecoder('utf8');
+    let text = '';
+    for (const piece of pieces) text += decoder.write(piece);
+    return text + decoder.end();
   }
 }
 
@@ -519,10 +535,6 @@ const TAIL_FIELDS = [
   'providerStatusCode',
   'gatewayDurationSeconds',
 ] as const;
-
-function utf8Text(bytes: Uint8Array): string {
-  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8');
-}
 
 // Raw-text markers of the events a tail parse must not skip. Each matches wherever the
 // corresponding test on an event's joined `data` could match (a key may end one data line and
@@ -606,6 +618,11 @@ function isLineEnd(code: number): boolean {
  * second half of a CRLF cut by the window, so it never counts as following another.
  */
 function firstBlankLineEnd(text: string): number {
+  // LF-only framing (what the gateway sends): one native search.
+  if (text.indexOf('\r') === -1) {
+    const at = text.indexOf('\n\n');
+    return at === -1 ? -1 : at + 2;
+  }
   let previousEnd = -2;
   let i = 0;
   while (i < text.length) {
