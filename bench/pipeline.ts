@@ -42,7 +42,7 @@ globalThis.fetch = function () {
   request = { origin: ORIGIN, path: '/v1/chat/completions', method: 'POST', headers: ['authorization', 'k'], body: {} };
   if (create.hasSubscribers) create.publish({ request });
   return Promise.resolve(new Response(null));
-} as typeof fetch;
+};
 
 const telemetry = installTelemetry();
 const instrumentation = telemetry.register(
@@ -89,7 +89,10 @@ async function measure(operation: () => Promise<void>, perBlock: number): Promis
     const used = process.cpuUsage(start);
     return (used.user + used.system) / perBlock;
   };
-  for (let i = 0; i < 3; i++) (await block(false), await block(true));
+  for (let i = 0; i < 3; i++) {
+    await block(false);
+    await block(true);
+  }
   const off: number[] = [];
   const on: number[] = [];
   for (let round = 0; round < 8; round++) {
