@@ -168,6 +168,19 @@ async function setUp(group: Group, options: Options): Promise<Setup> {
     ),
   );
   parts.addVariant(selfVariant);
+  // BENCH_BASELINE_DIST: another build of this package (say, the last release's dist/cjs/index.js)
+  // measured as `baseline` on the same workloads as `this`, in the same run: before and after.
+  const baselineDist = process.env.BENCH_BASELINE_DIST;
+  if (baselineDist) {
+    const { LlmGatewayInstrumentation: Baseline } = requireHere(baselineDist) as typeof import('../dist/cjs/index.js');
+    const baseline = telemetry.register(new Baseline({ enabled: false, hosts }));
+    parts.addVariant(
+      instrumentationVariant('baseline', `this package as built in ${baselineDist}`, 'gateway calls', baseline),
+    );
+    const addWorkload = parts.addWorkload;
+    parts.addWorkload = (workload, variantNames) =>
+      addWorkload(workload, variantNames.includes('this') ? [...variantNames, 'baseline'] : variantNames);
+  }
   if (group === 'openai') addOpenaiGroup(parts);
   else addMainGroup(parts, group === 'selfcheck');
   return {
