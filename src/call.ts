@@ -34,7 +34,6 @@ import {
   type SpanShape,
   type SpanStart,
 } from './span';
-import { sendingObserved } from './transports/shared';
 import type { LlmGatewayContext } from './types';
 
 export type { RequestHeaders } from './facts';
@@ -61,11 +60,6 @@ export interface CallStart {
 
 /** A body the application read whole, in the form it read it. */
 export type ConsumedBody = { json: unknown } | { text: string } | { bytes: Uint8Array };
-
-/** Runs the layer below a transport for `call`: in its context, marked as an observed call being sent. */
-export function sendObserved<T>(call: GatewayCall, send: () => T): T {
-  return sendingObserved(() => contextApi.with(call.context, send));
-}
 
 /**
  * One observed gateway call. Its methods are the transport's messages, in the order they come

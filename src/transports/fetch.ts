@@ -1,4 +1,4 @@
-import { sendObserved, type GatewayCall } from '../call';
+import type { GatewayCall } from '../call';
 import type { RequestHeaders } from '../facts';
 import { authorityOfUrl, operationOf } from '../gateway';
 import { MAX_CAPTURED_REQUEST_CHARS, MAX_PARSED_REQUEST_CHARS } from '../parse/limits';
@@ -6,7 +6,7 @@ import { parseRequestBody } from '../parse/request';
 import type { RequestInfo } from '../parse/types';
 import { observeResponseTap, type FetchTransport } from './fetch-tap';
 import type { TransportHost } from './host';
-import { isInsideObservedCall, shared, type UndiciRequestClaim } from './shared';
+import { isInsideObservedCall, sendObserved, shared, type UndiciRequestClaim } from './shared';
 import { NODE_UNDICI_PUBLISHES_BODIES, observeUndiciRequest } from './undici';
 
 type Fetch = typeof globalThis.fetch;

@@ -2,14 +2,14 @@ import { context as contextApi, type Context } from '@opentelemetry/api';
 import * as diagnosticsChannel from 'node:diagnostics_channel';
 import { errorMonitor } from 'node:events';
 import type { ClientRequest, IncomingMessage, OutgoingHttpHeader } from 'node:http';
-import { sendObserved, type CallStart, type GatewayCall } from '../call';
+import type { CallStart, GatewayCall } from '../call';
 import type { TransportHost } from './host';
 import { authorityOfClientRequest, operationOf } from '../gateway';
 import { responseHeadOf } from '../parse/headers';
 import type { RequestHeaders } from '../facts';
 import { EntryPointWrappers, type AnyMethod, type EntryTarget } from './http-entry-points';
 import { RequestBodySample } from './request-body';
-import { isInsideObservedCall, shared } from './shared';
+import { isInsideObservedCall, sendObserved, shared } from './shared';
 import { SideDecoder } from './side-decoder';
 import { guard, guarded } from '../guard';
 

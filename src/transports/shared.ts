@@ -1,3 +1,5 @@
+import { context as contextApi, type Context } from '@opentelemetry/api';
+
 /**
  * What every enabled instance and every loaded copy of this package must agree on, kept on
  * globalThis. The fetch wrappers of two instances nest, undici's diagnostics channels are global
@@ -43,11 +45,14 @@ export function isInsideObservedCall(): boolean {
   return shared.sending > 0;
 }
 
-/** Runs `send` (the layer below a transport) marked as an observed call being sent. */
-export function sendingObserved<T>(send: () => T): T {
+/**
+ * Runs the layer below a transport for a call: in the call's context (its span the parent of the
+ * HTTP span an HTTP instrumentation starts there), marked as an observed call being sent.
+ */
+export function sendObserved<T>(call: { readonly context: Context }, send: () => T): T {
   shared.sending++;
   try {
-    return send();
+    return contextApi.with(call.context, send);
   } finally {
     shared.sending--;
   }
