@@ -6,7 +6,15 @@ import {
   MAX_SSE_LINE_BYTES,
   SSE_TAIL_WINDOW_BYTES,
 } from './limits';
-import { addEnvelope, addUsage, choiceIndex, MAX_CHOICES, orderedReasons, UNFINISHED_CHOICE_REASON } from './response';
+import {
+  addEnvelope,
+  addUsage,
+  choiceIndex,
+  MAX_CHOICES,
+  mergeMissing,
+  orderedReasons,
+  UNFINISHED_CHOICE_REASON,
+} from './response';
 import type { BodyEnd, BodyObserver, BodyObserverOptions, OutputMessage, OutputToolCall, ResponseInfo } from './types';
 import { isRecord, shortString } from './values';
 
@@ -443,10 +451,7 @@ export class SseObserver implements BodyObserver {
   private combine(tail: SseEventParser, end: BodyEnd | undefined): ResponseInfo {
     const head = this.head;
     const info = head.info;
-    for (const key of ['requestId', 'responseModel', 'responseId', 'error'] as const) {
-      if (info[key] === undefined && tail.info[key] !== undefined)
-        (info as Record<string, unknown>)[key] = tail.info[key];
-    }
+    mergeMissing(info, tail.info);
     for (const key of TAIL_FIELDS) {
       delete info[key];
       if (tail.info[key] !== undefined) (info as Record<string, unknown>)[key] = tail.info[key];
