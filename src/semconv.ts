@@ -125,7 +125,7 @@ export const TOKEN_BUCKETS = [
 // model/gen-ai/token-metrics.yaml. Non-inference operations stay on gen_ai.client.operation.duration.
 export const METRIC_GEN_AI_CLIENT_INFERENCE_DURATION = 'gen_ai.client.inference.duration';
 export const METRIC_GEN_AI_CLIENT_INFERENCE_TIME_TO_FIRST_CHUNK = 'gen_ai.client.inference.time_to_first_chunk';
-/** Counters: every inference operation adds its tokens (0 when the response carried no usage). */
+/** Counters: every successful inference operation that reported usage adds its tokens; a failed one adds nothing. */
 export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_INPUT_TOKENS = 'gen_ai.client.inference.usage.input_tokens';
 export const METRIC_GEN_AI_CLIENT_INFERENCE_USAGE_OUTPUT_TOKENS = 'gen_ai.client.inference.usage.output_tokens';
 /** Histograms: the per-operation token distribution (percentiles, outliers), not totals. */
