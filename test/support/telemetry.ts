@@ -105,7 +105,7 @@ export function setupTelemetry(
       lifecycle.ended = 0;
       lifecycle.startAttributes.clear();
     },
-    waitForSpans: async (count, timeoutMs = 5000) => {
+    waitForSpans: async (count, timeoutMs = 15_000) => {
       const deadline = Date.now() + timeoutMs;
       while (exporter.getFinishedSpans().length < count) {
         if (Date.now() > deadline) {
