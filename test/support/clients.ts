@@ -4,6 +4,9 @@ import http from 'node:http';
 import https from 'node:https';
 import nodeFetch from 'node-fetch';
 import OpenAI from 'openai';
+import { type ChatOptions, requestBody } from './chat-request';
+
+export type { ChatOptions } from './chat-request';
 
 /** What a client call returned to the application, and the bodies that crossed the wire. */
 export interface ClientResult {
@@ -14,32 +17,10 @@ export interface ClientResult {
   error?: unknown;
 }
 
-export interface ChatOptions {
-  baseUrl: string;
-  apiKey: string;
-  model: string;
-  stream?: boolean;
-  /** Simulated-gateway scenario, sent in the body (`x_sim`) so every client can send it. */
-  sim?: Record<string, unknown>;
-  maxTokens?: number;
-  temperature?: number;
-}
-
 export interface GatewayClient {
   name: string;
   canStream: boolean;
   chat(options: ChatOptions): Promise<ClientResult>;
-}
-
-function requestBody(o: ChatOptions): Record<string, unknown> {
-  return {
-    model: o.model,
-    messages: [{ role: 'user', content: 'What is the capital of France?' }],
-    max_tokens: o.maxTokens ?? 200,
-    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
-    ...(o.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-    ...(o.sim ? { x_sim: o.sim } : {}),
-  };
 }
 
 /** Global fetch, as the gateway docs' own examples call it (raw key, no Bearer). */

@@ -7,7 +7,8 @@
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { ChatOptions, GatewayClient } from '../support/clients';
+import { type ChatOptions, requestBody } from '../support/chat-request';
+import type { GatewayClient } from '../support/clients';
 
 /** The clients of the matrix, by the npm name their scratch app installs. */
 export const MATRIX_CLIENTS = ['openai', 'axios', 'node-fetch', 'assemblyai', 'undici'] as const;
@@ -19,17 +20,6 @@ interface ChatError {
   status?: number;
   requestId?: string;
   message?: string;
-}
-
-function requestBody(o: ChatOptions): Record<string, unknown> {
-  return {
-    model: o.model,
-    messages: [{ role: 'user', content: 'What is the capital of France?' }],
-    max_tokens: o.maxTokens ?? 200,
-    ...(o.temperature !== undefined ? { temperature: o.temperature } : {}),
-    ...(o.stream ? { stream: true, stream_options: { include_usage: true } } : {}),
-    ...(o.sim ? { x_sim: o.sim } : {}),
-  };
 }
 
 const chatUrl = (o: ChatOptions) => `${o.baseUrl}/v1/chat/completions`;
