@@ -135,7 +135,7 @@ export function applyCallFacts(
  * for streams.
  */
 export function enrichOuterSpan(outer: OuterGenAiSpan, facts: CallFacts, diagnostics: readonly Diagnostic[]): void {
-  const attributes: Attributes = {};
+  const attributes: Attributes = { [semconv.ATTR_ASSEMBLYAI_REGION]: facts.region };
   addGatewayAttributes(attributes, facts);
   addUsageAttributes(attributes, facts);
   if (outer.convention === 'openinference') {
@@ -190,9 +190,9 @@ function addUsageAttributes(attributes: Attributes, facts: CallFacts): void {
   set(attributes, semconv.ATTR_GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, response.reasoningOutputTokens);
 }
 
+/** The gateway's facts of a finished call (the region is known at the start: our spans start with it). */
 function addGatewayAttributes(attributes: Attributes, facts: CallFacts): void {
   const { rateLimit } = facts;
-  attributes[semconv.ATTR_ASSEMBLYAI_REGION] = facts.region;
   set(attributes, semconv.ATTR_ASSEMBLYAI_REQUEST_ID, facts.requestId);
   set(attributes, semconv.ATTR_ASSEMBLYAI_ERROR_CODE, facts.errorCode);
   if (facts.errorCode !== undefined) {
