@@ -7,6 +7,7 @@
 // Steps can be left out to see what each costs: PIPELINE_NO_RECORD=1 (no call record),
 // PIPELINE_NO_METRICS=1 (no metric points).
 import dc from 'node:diagnostics_channel';
+import { Session } from 'node:inspector/promises';
 // The built package, as users run it.
 import { LlmGatewayInstrumentation } from '../dist/cjs/index.js';
 import { buildPayloads, CHAT_REQUEST, RATE_LIMIT_HEADERS, STREAM_REQUEST } from './payloads';
@@ -104,6 +105,54 @@ async function measure(operation: () => Promise<void>, perBlock: number): Promis
   return { off: median(off), on: median(on) };
 }
 
+/**
+ * `--alloc`: bytes allocated per operation with the instrumentation on, by function (the
+ * sampling heap profiler, counting objects the GC already collected), off and on compared.
+ */
+async function allocations(operation: () => Promise<void>, count: number): Promise<void> {
+  const session = new Session();
+  session.connect();
+  const sample = async (on: boolean) => {
+    if (on) instrumentation.enable();
+    else instrumentation.disable();
+    for (let i = 0; i < count / 4; i++) await operation();
+    await telemetry.flush();
+    await session.post('HeapProfiler.startSampling', {
+      samplingInterval: 256,
+      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: true,
+    });
+    for (let i = 0; i < count; i++) await operation();
+    await telemetry.flush();
+    const { profile } = await session.post('HeapProfiler.stopSampling');
+    const bySite = new Map<string, number>();
+    let total = 0;
+    const walk = (node: (typeof profile)['head'], stack: string) => {
+      const frame = node.callFrame;
+      const url = frame.url.replace(/.*node_modules\//, '').replace(/.*\/dist\/cjs\//, 'ours/');
+      // A builtin (no script) is named with its caller: `sort < hashAttributes ...`.
+      const here = frame.url
+        ? `${frame.functionName || '(anonymous)'} ${url}:${frame.lineNumber + 1}`
+        : `${frame.functionName || '(anonymous)'} < ${stack}`;
+      const bytes = node.selfSize;
+      if (bytes > 0) {
+        total += bytes;
+        bySite.set(here, (bySite.get(here) ?? 0) + bytes);
+      }
+      for (const child of node.children) walk(child, frame.url ? here : stack);
+    };
+    walk(profile.head, '');
+    return { total: total / count, bySite };
+  };
+  const off = await sample(false);
+  const on = await sample(true);
+  console.log(`  ${(off.total / 1024).toFixed(1)} KB per operation off, ${(on.total / 1024).toFixed(1)} KB on`);
+  const added = [...on.bySite].map(([site, bytes]) => [site, (bytes - (off.bySite.get(site) ?? 0)) / count] as const);
+  for (const [site, bytes] of added.sort((a, b) => b[1] - a[1]).slice(0, 40))
+    if (bytes > 16) console.log(`  ${bytes.toFixed(0).padStart(7)} B  ${site}`);
+  session.disconnect();
+}
+
 async function main(): Promise<void> {
   const [major = 0, minor = 0] = process.versions.node.split('.').map(Number);
   if (major < 24 || (major === 24 && minor < 4)) {
@@ -112,9 +161,19 @@ async function main(): Promise<void> {
     );
     return;
   }
+  if (process.argv.includes('--alloc')) {
+    console.log(`node ${process.version}; bytes allocated per non-streamed call`);
+    await allocations(call, 4000);
+    console.log(`bytes allocated per 1.1 MB stream (4 KB writes)`);
+    const chunks = payloads.sseWrites.map((write) => Buffer.from(write));
+    await allocations(() => stream(chunks), 40);
+    await telemetry.shutdown();
+    return;
+  }
   console.log(`node ${process.version}; the instrumentation's own CPU, no network (warm caches)`);
   const calls = await measure(call, 2000);
   console.log(`  non-streamed call: ${(calls.on - calls.off).toFixed(1)} µs per call`);
+  if (process.env.PIPELINE_CALLS_ONLY) return telemetry.shutdown();
   for (const [label, writes] of Object.entries(streams)) {
     const chunks = writes.map((write) => Buffer.from(write));
     const streamed = await measure(() => stream(chunks), 10);

@@ -117,7 +117,10 @@ async function main(): Promise<void> {
   const profileAt = process.argv.indexOf('--profile');
   if (profileAt !== -1) {
     const profiles = join(options.outDir, 'profiles');
-    await runWorker(process.argv.slice(profileAt), workerEnv(certificate), ['--cpu-prof', '--cpu-prof-dir', profiles]);
+    await runWorker(process.argv.slice(profileAt), workerEnv(certificate), [
+      ...(process.env.BENCH_NO_CPU_PROF === '1' ? [] : ['--cpu-prof', '--cpu-prof-dir', profiles]),
+      ...(process.env.BENCH_WORKER_FLAGS?.split(' ').filter(Boolean) ?? []),
+    ]);
     console.log(`profile written under ${profiles}`);
     return;
   }

@@ -1,7 +1,7 @@
 // The "B" side of each comparison. Every variant is turned on for its B blocks only and off
 // again for the A blocks; `bareProblems()` checks that off really leaves nothing in the path.
 import * as diagnosticsChannel from 'node:diagnostics_channel';
-import { metrics, SpanKind, trace } from '@opentelemetry/api';
+import { context, metrics, SpanKind, trace } from '@opentelemetry/api';
 
 export interface Variant {
   /** `ours`, `undici`, `floor`, ... */
@@ -80,6 +80,54 @@ export function floorVariant(): Variant {
     },
     disable() {
       globalThis.fetch = bare!;
+    },
+  };
+}
+
+/**
+ * The floor, with the request sent in its span's context (as an instrumentation must, for the
+ * HTTP instrumentation's span to be a child of its own): what the context alone adds.
+ */
+export function floorInContextVariant(): Variant {
+  const tracer = trace.getTracer('bench-floor');
+  const duration = metrics.getMeter('bench-floor').createHistogram('bench.floor.duration', { unit: 's' });
+  let bare: Fetch | undefined;
+  return {
+    name: 'floor+context',
+    description: "the floor, with fetch called in the span's context",
+    spans: 'every call',
+    enable() {
+      const original = (bare = globalThis.fetch);
+      globalThis.fetch = async function floorFetch(input, init) {
+        const span = tracer.startSpan('fetch', { kind: SpanKind.CLIENT });
+        const start = performance.now();
+        try {
+          return await context.with(trace.setSpan(context.active(), span), () => original(input, init));
+        } finally {
+          duration.record((performance.now() - start) / 1000);
+          span.end();
+        }
+      };
+    },
+    disable() {
+      globalThis.fetch = bare!;
+    },
+  };
+}
+
+/** undici's request channels subscribed with handlers that do nothing: what being told costs. */
+export function channelsVariant(): Variant {
+  const names = CHANNELS.filter((name) => name.startsWith('undici:request:'));
+  const nothing = (): void => {};
+  return {
+    name: 'channels only',
+    description: "undici's 7 request channels subscribed, handlers that do nothing",
+    spans: 'none',
+    enable() {
+      for (const name of names) diagnosticsChannel.subscribe(name, nothing);
+    },
+    disable() {
+      for (const name of names) diagnosticsChannel.unsubscribe(name, nothing);
     },
   };
 }

@@ -24,6 +24,8 @@ import type { ServerMessage, ServerPorts } from './server';
 import { installTelemetry, type Telemetry } from './telemetry';
 import {
   floorVariant,
+  floorInContextVariant,
+  channelsVariant,
   instrumentationVariant,
   selfVariant,
   together,
@@ -219,6 +221,8 @@ function addMainGroup(
     ),
   );
   addVariant(floorVariant());
+  addVariant(floorInContextVariant());
+  addVariant(channelsVariant());
   addVariant(wrapperVariant());
   const only = (names: string[]) => (selfcheck ? ['A vs A'] : names);
   const { transports, gateway, other, sdkTransport } = targets;
@@ -230,6 +234,7 @@ function addMainGroup(
       'undici',
       ...(t === 'tls' ? ['this+undici'] : []),
       'floor',
+      ...(t === 'tls' ? ['floor+context', 'channels only'] : []),
       'wrapper only',
     ]);
   for (const t of transports)
@@ -385,7 +390,8 @@ async function profile(variantName: string, workloadName: string, count: number)
   await block(setup.bench, workload, Math.ceil(count / 5));
   const side = await block(setup.bench, workload, count);
   console.log(
-    `${variantName}, ${workloadName}: ${(side.cpuUs / count).toFixed(0)} µs CPU and ${((side.wallMs * 1000) / count).toFixed(0)} µs wall per ${workload.kind}, over ${count}`,
+    `${variantName}, ${workloadName}: ${(side.cpuUs / count).toFixed(0)} µs CPU and ${((side.wallMs * 1000) / count).toFixed(0)} µs wall per ${workload.kind}, over ${count}` +
+      (side.reads > 0 ? `, ${(side.reads / count).toFixed(0)} reads per stream` : ''),
   );
   setup.stop();
 }
