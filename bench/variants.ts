@@ -55,15 +55,19 @@ type Fetch = typeof globalThis.fetch;
 
 /**
  * What any fetch instrumentation must at least do: a wrapper that starts one span and records
- * one histogram point per call, ended when the response head arrives. Nothing else.
+ * one histogram point per call, ended when the response head arrives. Nothing else. With
+ * `inContext`, fetch is called in the span's context, as an instrumentation must for the HTTP
+ * instrumentation's span to be a child of its own: what the context alone adds.
  */
-export function floorVariant(): Variant {
+export function floorVariant({ inContext = false } = {}): Variant {
   const tracer = trace.getTracer('bench-floor');
   const duration = metrics.getMeter('bench-floor').createHistogram('bench.floor.duration', { unit: 's' });
   let bare: Fetch | undefined;
   return {
-    name: 'floor',
-    description: 'globalThis.fetch wrapper: 1 span + 1 histogram point per call, nothing else',
+    name: inContext ? 'floor+context' : 'floor',
+    description: inContext
+      ? "the floor, with fetch called in the span's context"
+      : 'globalThis.fetch wrapper: 1 span + 1 histogram point per call, nothing else',
     spans: 'every call',
     enable() {
       const original = (bare = globalThis.fetch);
@@ -71,38 +75,9 @@ export function floorVariant(): Variant {
         const span = tracer.startSpan('fetch', { kind: SpanKind.CLIENT });
         const start = performance.now();
         try {
-          return await original(input, init);
-        } finally {
-          duration.record((performance.now() - start) / 1000);
-          span.end();
-        }
-      };
-    },
-    disable() {
-      globalThis.fetch = bare!;
-    },
-  };
-}
-
-/**
- * The floor, with the request sent in its span's context (as an instrumentation must, for the
- * HTTP instrumentation's span to be a child of its own): what the context alone adds.
- */
-export function floorInContextVariant(): Variant {
-  const tracer = trace.getTracer('bench-floor');
-  const duration = metrics.getMeter('bench-floor').createHistogram('bench.floor.duration', { unit: 's' });
-  let bare: Fetch | undefined;
-  return {
-    name: 'floor+context',
-    description: "the floor, with fetch called in the span's context",
-    spans: 'every call',
-    enable() {
-      const original = (bare = globalThis.fetch);
-      globalThis.fetch = async function floorFetch(input, init) {
-        const span = tracer.startSpan('fetch', { kind: SpanKind.CLIENT });
-        const start = performance.now();
-        try {
-          return await context.with(trace.setSpan(context.active(), span), () => original(input, init));
+          return await (inContext
+            ? context.with(trace.setSpan(context.active(), span), () => original(input, init))
+            : original(input, init));
         } finally {
           duration.record((performance.now() - start) / 1000);
           span.end();

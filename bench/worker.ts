@@ -24,7 +24,6 @@ import type { ServerMessage, ServerPorts } from './server';
 import { installTelemetry, type Telemetry } from './telemetry';
 import {
   floorVariant,
-  floorInContextVariant,
   channelsVariant,
   instrumentationVariant,
   selfVariant,
@@ -221,7 +220,7 @@ function addMainGroup(
     ),
   );
   addVariant(floorVariant());
-  addVariant(floorInContextVariant());
+  addVariant(floorVariant({ inContext: true }));
   addVariant(channelsVariant());
   addVariant(wrapperVariant());
   const only = (names: string[]) => (selfcheck ? ['A vs A'] : names);
